@@ -1,0 +1,1 @@
+"""Text towers: MineCLIP (English, target space) and Chinese-CLIP (Chinese, source space)."""

@@ -1,0 +1,382 @@
+"""MineCLIP's text tower (the CLIP text transformer STEVE-1 uses to embed English instructions).
+
+Architecture (facts from the official config): token + learned position embeddings, ``layers`` pre-LN residual
+blocks (causal multi-head self-attention, QuickGELU MLP of width 4w), ``ln_final``, and the feature of the EOS
+token (the position of the largest id in each row) multiplied by ``projection [width, embed_dim]``.
+The output is the raw projected EOS feature: no L2 normalisation, no logit scale.
+
+Parameter names equal the official ones below the prefix ``model.clip_model.text_model.`` of ``attn.pth``, so
+an official state dict loads without renaming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoint import load_state_dict_strict, safe_torch_load, select_prefix
+from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError, WeightsNotFoundError, ZhSteveError
+from .clip_tokenizer import MineClipTokenizer
+
+ATTN_PTH_PREFIX = "model.clip_model.text_model."      # official attn.pth (inside ckpt["state_dict"])
+HUB_PREFIX = "mineclip.clip_model.text_model."        # MineStudio hub model.safetensors
+MINECLIP_ATTN_MD5 = "b5ece9198337cfd117a3bfbd921e56da"  # md5 of the released attn.pth
+WEIGHTS_HINT = (
+    "The MineCLIP weights are the `attn.pth` file of the MineCLIP release (md5 " + MINECLIP_ATTN_MD5 + "), "
+    "or the MineStudio hub file CraftJarvis/MineStudio_STEVE-1.official model.safetensors"
+)
+
+
+class TokenShapeError(ZhSteveError, ValueError):
+    """Token ids given to the text tower have the wrong shape, dtype or range."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# model
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class MineClipTextConfig:
+    embed_dim: int = 512       # projection output
+    width: int = 512
+    layers: int = 12
+    heads: int = 8
+    context_length: int = 77
+    vocab_size: int = 49408
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"MineClipTextConfig.{name} must be a positive int, got {value!r}")
+        if self.width % self.heads:
+            raise ConfigError(f"MineClipTextConfig: width {self.width} is not divisible by heads {self.heads}")
+
+
+class QuickGELU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention with a causal mask; q, k, v projections stacked by rows in ``in_proj_*``."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))  # rows: [q; k; v]
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
+        self.out_proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, L, W]
+        n, length, width = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)            # [N, L, 3W]
+        qkv = qkv.view(n, length, 3, self.heads, width // self.heads)        # [N, L, 3, H, D]
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)                                  # each [N, H, L, D]
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)          # scale 1/sqrt(D)
+        return self.out_proj(y.transpose(1, 2).reshape(n, length, width))
+
+
+class Mlp(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(width, 4 * width)
+        self.act = QuickGELU()
+        self.c_proj = nn.Linear(4 * width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(self.act(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    """Pre-LN residual block: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(width)
+        self.attn = CausalSelfAttention(width, heads)
+        self.ln_2 = nn.LayerNorm(width)
+        self.mlp = Mlp(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+@dataclass
+class MineClipTextOutput:
+    text_embed: torch.Tensor            # [N, embed_dim]
+    block_hidden: list[torch.Tensor]    # per block, [N, L, width]
+    final_hidden: torch.Tensor          # after ln_final, [N, L, width]
+
+
+class MineClipTextModel(nn.Module):
+    """Token ids ``[N, L<=context_length]`` (EOS = largest id per row) → raw text embedding ``[N, embed_dim]``."""
+
+    def __init__(self, config: MineClipTextConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or MineClipTextConfig()
+        self.token_embedding = nn.Embedding(config.vocab_size, config.width)
+        self.pos_embed = nn.Parameter(torch.empty(config.context_length, config.width))
+        self.blocks = nn.ModuleList(Block(config.width, config.heads) for _ in range(config.layers))
+        self.ln_final = nn.LayerNorm(config.width)
+        self.projection = nn.Parameter(torch.empty(config.width, config.embed_dim))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None, scale: float = 1.0) -> None:
+        """CLIP-style normal init (std ~ width^-1/2), multiplied by ``scale``; norms 1/0, biases 0."""
+        if self.pos_embed.is_meta:
+            return
+        c = self.config
+        attn_std, fc_std = c.width ** -0.5, (2 * c.width) ** -0.5
+        proj_std = attn_std * (2 * c.layers) ** -0.5
+
+        def normal_(t: torch.Tensor, std: float) -> None:
+            t.copy_(torch.randn(t.shape, generator=generator) * std * scale)
+
+        normal_(self.token_embedding.weight, 0.02)
+        normal_(self.pos_embed, 0.01)
+        for block in self.blocks:
+            normal_(block.attn.in_proj_weight, attn_std)
+            normal_(block.attn.out_proj.weight, proj_std)
+            normal_(block.mlp.c_fc.weight, fc_std)
+            normal_(block.mlp.c_proj.weight, proj_std)
+            for name, p in block.named_parameters():
+                if name.endswith("bias"):
+                    p.zero_()
+            for ln in (block.ln_1, block.ln_2):
+                ln.weight.fill_(1.0)
+        self.ln_final.weight.fill_(1.0)
+        self.ln_final.bias.zero_()
+        normal_(self.projection, attn_std)
+
+    def _check_tokens(self, tokens: torch.Tensor) -> None:
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2 or tokens.dtype not in (torch.long, torch.int):
+            raise TokenShapeError("tokens must be an integer tensor [N, L]")
+        if tokens.shape[1] > self.config.context_length:
+            raise TokenShapeError(f"tokens have length {tokens.shape[1]} > context {self.config.context_length}")
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.config.vocab_size):
+            raise TokenShapeError(f"token ids must lie in [0, {self.config.vocab_size})")
+
+    def run(self, tokens: torch.Tensor) -> MineClipTextOutput:
+        """Forward pass that also returns the hidden states (for golden comparisons and probing)."""
+        self._check_tokens(tokens)
+        length = tokens.shape[1]
+        x = self.token_embedding(tokens) + self.pos_embed[:length]          # [N, L, W]
+        hidden = []
+        for block in self.blocks:
+            x = block(x)
+            hidden.append(x)
+        x = self.ln_final(x)
+        eos = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]  # [N, W]
+        return MineClipTextOutput(text_embed=eos @ self.projection, block_hidden=hidden, final_hidden=x)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.run(tokens).text_embed
+
+    @classmethod
+    def from_state_dict(
+        cls, state_dict: Mapping[str, torch.Tensor], config: MineClipTextConfig | None = None
+    ) -> MineClipTextModel:
+        """Build (config inferred from shapes unless given) and load strictly; mismatches name every key."""
+        config = config or config_from_state_dict(state_dict)
+        model = cls(config)
+        load_state_dict_strict(model, state_dict, what="MineCLIP text state dict", hint=WEIGHTS_HINT)
+        return model.eval()
+
+
+def config_from_state_dict(state_dict: Mapping[str, Any], heads: int | None = None) -> MineClipTextConfig:
+    """Infer sizes from tensor shapes; ``heads`` is not recoverable from shapes (default ``width // 64``)."""
+    def shape(key: str) -> tuple[int, ...]:
+        if key not in state_dict:
+            raise CheckpointError(f"MineCLIP text state dict lacks {key!r}; cannot infer its config. {WEIGHTS_HINT}")
+        return tuple(state_dict[key].shape)
+
+    vocab, width = shape("token_embedding.weight")
+    context = shape("pos_embed")[0]
+    embed_dim = shape("projection")[1]
+    block_ids = {int(k.split(".")[1]) for k in state_dict if k.startswith("blocks.") and k.split(".")[1].isdigit()}
+    layers = max(block_ids) + 1 if block_ids else 0
+    if layers == 0:
+        raise CheckpointError("MineCLIP text state dict has no blocks.N.* keys")
+    return MineClipTextConfig(embed_dim=embed_dim, width=width, layers=layers,
+                              heads=heads if heads is not None else max(1, width // 64),
+                              context_length=context, vocab_size=vocab)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# reading checkpoints
+# ----------------------------------------------------------------------------------------------------------
+
+def resolve_globals(names: Iterable[Any]) -> list[Any]:
+    """``"pkg.mod.Name"`` strings → the objects (imported explicitly); objects pass through unchanged."""
+    out = []
+    for item in names:
+        if not isinstance(item, str):
+            out.append(item)
+            continue
+        module_name, _, attr = item.rpartition(".")
+        try:
+            out.append(getattr(importlib.import_module(module_name), attr))
+        except (ImportError, AttributeError, ValueError) as e:
+            raise ConfigError(f"safe_globals entry {item!r} could not be resolved: {e}") from e
+    return out
+
+
+def _select_text_keys(sd: Mapping[str, Any], source: Path) -> dict[str, torch.Tensor]:
+    for prefix in (ATTN_PTH_PREFIX, HUB_PREFIX):
+        if any(k.startswith(prefix) for k in sd):
+            picked = select_prefix(sd, prefix)
+            break
+    else:
+        if any(k.startswith(("model.", "mineclip.")) for k in sd):
+            raise CheckpointError(
+                f"{source} holds no {ATTN_PTH_PREFIX}* or {HUB_PREFIX}* keys (text tower); is it a MineCLIP "
+                f"checkpoint? {WEIGHTS_HINT}"
+            )
+        picked = dict(sd)  # bare keys
+    bad = [k for k, v in picked.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{source}: text keys that are not tensors: {bad[:10]}")
+    return picked
+
+
+def load_mineclip_text_state_dict(
+    path: str | Path, *, safe_globals: Iterable[Any] = ()
+) -> dict[str, torch.Tensor]:
+    """Text-tower tensors (official key names, prefix stripped) from ``attn.pth`` or a safetensors file.
+
+    * torch pickle ``{"state_dict": {"model.<key>": Tensor}}``: only ``model.clip_model.text_model.*`` is kept.
+      Read with ``weights_only=True``; if the file references other objects, the error names them and
+      ``safe_globals=["pkg.mod.Name", ...]`` allowlists exactly those (never a blanket unsafe load).
+    * safetensors with ``model.clip_model.text_model.``, ``mineclip.clip_model.text_model.`` or bare keys
+      (only the text tensors are read from a large file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"MineCLIP checkpoint not found: {path}. {WEIGHTS_HINT}")
+    if path.suffix == ".safetensors":
+        return _load_safetensors_text(path)
+
+    allow = resolve_globals(safe_globals)
+    try:
+        obj = safe_torch_load(path, safe_globals=allow, hint=WEIGHTS_HINT)
+    except UnsafeCheckpointError as e:
+        try:
+            offending = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        except Exception:  # not a zip checkpoint: keep the original message
+            offending = []
+        if not offending:
+            raise
+        raise UnsafeCheckpointError(
+            f"refused to load {path}: it references objects outside the weights-only allowlist: "
+            f"{', '.join(offending)}. Nothing was executed. If you trust the file, allow exactly these with "
+            f"safe_globals={offending!r}; better, convert it to safetensors on a trusted machine."
+        ) from e
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        sd = obj["state_dict"]
+    elif isinstance(obj, Mapping) and all(isinstance(k, str) for k in obj):
+        sd = obj  # a plain state dict saved without the wrapper
+    else:
+        raise CheckpointError(f"{path}: expected a dict with a 'state_dict' entry (attn.pth layout)")
+    return _select_text_keys(sd, path)
+
+
+def _load_safetensors_text(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            keys = list(f.keys())
+            prefix = next((p for p in (ATTN_PTH_PREFIX, HUB_PREFIX) if any(k.startswith(p) for k in keys)), "")
+            wanted = [k for k in keys if k.startswith(prefix)]
+            raw = {k: f.get_tensor(k) for k in wanted}
+    except Exception as e:
+        raise CheckpointError(f"could not read {path} as safetensors: {e}") from e
+    return _select_text_keys(raw, path)
+
+
+def file_md5(path: str | Path) -> str:
+    """Hex md5 of a file (streamed)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "md5").hexdigest()
+
+
+def verify_attn_md5(path: str | Path, expected: str = MINECLIP_ATTN_MD5) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` has the md5 of the released ``attn.pth``."""
+    got = file_md5(path)
+    if got != expected:
+        raise CheckpointError(f"{path} has md5 {got}, expected {expected}: not the released MineCLIP attn.pth")
+
+
+def state_dict_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """Content hash of a state dict (names, shapes, dtypes and bytes); equal weights give equal digests."""
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key].detach().to("cpu").contiguous()
+        h.update(f"{key}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# encoder (TextEncoder protocol)
+# ----------------------------------------------------------------------------------------------------------
+
+class MineClipTextEncoder:
+    """English instruction → MineCLIP text embedding (float32 CPU ``[N, embed_dim]``, unnormalised)."""
+
+    def __init__(self, model: MineClipTextModel, tokenizer: MineClipTokenizer, identity: str) -> None:
+        self.model = model.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.identity = identity
+        self.dim = model.config.embed_dim
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        tokenizer: MineClipTokenizer | None = None,
+        safe_globals: Iterable[Any] = (),
+        heads: int | None = None,
+    ) -> MineClipTextEncoder:
+        """Load the text tower from ``attn.pth`` / a safetensors file (see :func:`load_mineclip_text_state_dict`)."""
+        sd = load_mineclip_text_state_dict(path, safe_globals=safe_globals)
+        config = config_from_state_dict(sd, heads=heads)
+        model = MineClipTextModel.from_state_dict(sd, config).to(device=device, dtype=dtype)
+        tokenizer = tokenizer or MineClipTokenizer.default()
+        identity = (f"mineclip-text:w{config.width}l{config.layers}h{config.heads}e{config.embed_dim}:"
+                    f"weights={state_dict_digest(sd)}:tok={tokenizer.identity}")
+        return cls(model, tokenizer, identity)
+
+    def truncated(self, texts: Sequence[str]) -> list[bool]:
+        """Which texts exceed MineCLIP's 75 BPE tokens (callers may warn)."""
+        return self.tokenizer.truncated(texts)
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        tokens = self.tokenizer(texts)
+        param = next(self.model.parameters())
+        if len(tokens) == 0:
+            return torch.zeros(0, self.dim, dtype=torch.float32)
+        chunks = range(0, len(tokens), batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            chunks = tqdm(chunks, desc="MineCLIP text", unit="batch")
+        out = [
+            self.model(tokens[i : i + batch_size].to(param.device)).float().cpu() for i in chunks
+        ]
+        return torch.cat(out)

@@ -1,0 +1,185 @@
+"""Chinese-CLIP text tower (RoBERTa-wwm-ext + text projection) through ``transformers``.
+
+The released checkpoints (e.g. ``OFA-Sys/chinese-clip-vit-base-patch16``) are dual image+text models. Loading
+them with ``ChineseCLIPTextModel`` silently leaves every text weight random, so we load ``ChineseCLIPModel``,
+check from the loading report that every text weight and ``text_projection`` really came from the file, then
+keep only the text tower and the projection.
+
+Note (transformers 5.23): after loading, ``_init_weights`` zeroes row ``pad_token_id`` (0) of the word
+embeddings even though the checkpoint holds a value there. That row only feeds [PAD] positions, which the
+attention mask removes, so the [CLS] feature is unaffected (tests check padding invariance).
+
+Feature = ``text_projection(last_hidden_state[:, 0])`` — the [CLS] hidden state projected to 512-d,
+unnormalised (the BERT pooler is not used). Tokenizer: ``BertTokenizer`` of the same repo, context 52.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError, InvalidInstructionError, WeightsNotFoundError
+from .mineclip_text import state_dict_digest
+
+DEFAULT_MODEL = "OFA-Sys/chinese-clip-vit-base-patch16"
+CONTEXT_LENGTH = 52
+TEXT_PREFIXES = ("text_model.", "text_projection.")
+DOWNLOAD_HINT = (
+    "Download it on a machine with network access, e.g. "
+    "`hf download {name} --local-dir weights/chinese-clip-vit-base-patch16`, copy the directory here and pass "
+    "that path (or put it in the Hugging Face cache and set HF_HUB_OFFLINE=1)."
+)
+
+
+class ChineseClipTextTower(nn.Module):
+    """``ChineseCLIPTextModel`` (no pooler) + ``text_projection``: input ids → projected [CLS] feature."""
+
+    def __init__(self, text_model: nn.Module, text_projection: nn.Linear) -> None:
+        super().__init__()
+        self.text_model = text_model
+        self.text_projection = text_projection
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,                      # [N, L]
+        attention_mask: torch.Tensor | None = None,   # [N, L]
+        token_type_ids: torch.Tensor | None = None,   # [N, L]
+    ) -> torch.Tensor:                                # [N, projection_dim]
+        out = self.text_model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return self.text_projection(out.last_hidden_state[:, 0])
+
+
+def _text_key(key: str) -> bool:
+    return key.startswith(TEXT_PREFIXES) or key == "text_projection.weight"
+
+
+def _check_loading_info(info: dict, where: str) -> None:
+    """Raise if any text-tower weight was not loaded from the checkpoint (missing or shape-mismatched)."""
+    missing = sorted(k for k in info.get("missing_keys", ()) if _text_key(k))
+    mismatched = sorted(
+        f"{k} (checkpoint {list(a)}, model {list(b)})"
+        for k, a, b in (tuple(m) for m in info.get("mismatched_keys", ()))
+        if _text_key(k)
+    )
+    if missing or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} text key(s): {', '.join(missing[:40])}")
+        if mismatched:
+            parts.append(f"mis-shaped {len(mismatched)} text key(s): {', '.join(mismatched[:40])}")
+        raise CheckpointError(
+            f"{where} is not a complete Chinese-CLIP checkpoint for the text tower ({'; '.join(parts)}). "
+            f"These weights would stay random; refusing to continue."
+        )
+
+
+def _local_files_only(value: bool | None) -> bool:
+    if value is not None:
+        return value
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _weights_identity(name_or_path: str, revision: str | None, model: nn.Module) -> str:
+    commit = getattr(model.config, "_commit_hash", None) or revision
+    source = str(Path(name_or_path).resolve()) if Path(name_or_path).is_dir() else name_or_path
+    return f"{source}@{commit}" if commit else source
+
+
+class ChineseClipTextEncoder:
+    """Chinese (or mixed) instruction → Chinese-CLIP text feature (float32 CPU ``[N, 512]``, unnormalised)."""
+
+    def __init__(self, tower: ChineseClipTextTower, tokenizer, identity: str,
+                 context_length: int = CONTEXT_LENGTH) -> None:
+        self.tower = tower.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.identity = identity
+        self.context_length = context_length
+        self.dim = tower.text_projection.out_features
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path = DEFAULT_MODEL,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        revision: str | None = None,
+        local_files_only: bool | None = None,
+    ) -> ChineseClipTextEncoder:
+        """Load a dual Chinese-CLIP checkpoint (hub id or local dir) and keep the verified text tower."""
+        from transformers import BertTokenizer, ChineseCLIPModel
+
+        name = os.path.expanduser(str(name_or_path))
+        offline = _local_files_only(local_files_only)
+        looks_local = name.startswith(("/", "./", "../")) or name.count("/") > 1
+        if looks_local and not Path(name).exists():
+            raise WeightsNotFoundError(f"Chinese-CLIP directory not found: {name}. " + DOWNLOAD_HINT.format(
+                name=DEFAULT_MODEL))
+        if Path(name).exists() and not Path(name).is_dir():
+            raise ConfigError(f"{name} is a file; pass the model directory (config.json + weights + vocab.txt)")
+        try:
+            # ignore_mismatched_sizes: mis-shaped keys come back in the loading report, so the text ones can be
+            # named in our error (vision mismatches do not matter: the vision tower is dropped).
+            model, info = ChineseCLIPModel.from_pretrained(
+                name, revision=revision, local_files_only=offline, output_loading_info=True, dtype=torch.float32,
+                ignore_mismatched_sizes=True,
+            )
+        except OSError as e:  # not cached / no network / not a model dir
+            raise WeightsNotFoundError(
+                f"Chinese-CLIP model {name!r} could not be loaded ({str(e).splitlines()[0][:300]}). "
+                + DOWNLOAD_HINT.format(name=DEFAULT_MODEL)
+            ) from e
+        except (RuntimeError, ValueError) as e:  # size mismatches, corrupt files
+            raise CheckpointError(f"Chinese-CLIP checkpoint {name!r} could not be loaded: {e}") from e
+        _check_loading_info(info, name)
+
+        tower = ChineseClipTextTower(model.text_model, model.text_projection)
+        del model  # drops the vision tower; only the text tower stays referenced
+        tower = tower.to(device=device, dtype=dtype)
+
+        try:
+            tokenizer = BertTokenizer.from_pretrained(name, revision=revision, local_files_only=offline)
+        except OSError as e:
+            raise WeightsNotFoundError(
+                f"the tokenizer (vocab.txt) of {name!r} could not be loaded: {e}. " + DOWNLOAD_HINT.format(name=name)
+            ) from e
+        vocab_size = tower.text_model.config.vocab_size
+        if len(tokenizer) > vocab_size:
+            raise CheckpointError(f"{name}: tokenizer has {len(tokenizer)} tokens but the model only {vocab_size}")
+
+        vocab_digest = hashlib.sha256("\n".join(sorted(tokenizer.get_vocab())).encode()).hexdigest()[:12]
+        digest = state_dict_digest(tower.state_dict())
+        identity = (f"chinese-clip-text:{_weights_identity(name, revision, tower.text_model)}:"
+                    f"weights={digest}:vocab={vocab_digest}:ctx{CONTEXT_LENGTH}")
+        return cls(tower, tokenizer, identity)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """BERT ids ``[CLS] … [SEP]`` padded/truncated to the batch max (at most 52)."""
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise InvalidInstructionError("ChineseClipTextEncoder.encode expects a list of strings")
+        return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.context_length,
+                              return_tensors="pt")
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(texts, str):
+            raise InvalidInstructionError("ChineseClipTextEncoder.encode expects a list of strings")
+        if len(texts) == 0:
+            return torch.zeros(0, self.dim, dtype=torch.float32)
+        device = next(self.tower.parameters()).device
+        starts = range(0, len(texts), batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="Chinese-CLIP text", unit="batch")
+        out = []
+        for i in starts:
+            batch = {k: v.to(device) for k, v in self.tokenize(texts[i : i + batch_size]).items()}
+            out.append(self.tower(**batch).float().cpu())
+        return torch.cat(out)

@@ -114,3 +114,16 @@ def test_tiny_dir_rebuilt_for_other_seed(tmp_path):
     first = load_file(str(path / "model.safetensors"))["text_projection.weight"]
     tiny_chinese_clip_dir(path, seed=2)
     assert not torch.equal(load_file(str(path / "model.safetensors"))["text_projection.weight"], first)
+
+
+@pytest.mark.slow
+def test_bench_text_runs(tmp_path):
+    """The full-size random-weight latency benchmark runs end to end and writes its JSON."""
+    from eval.benchmarks.bench_text import main
+
+    result = main(["--out", str(tmp_path / "text.json"), "--repeats", "1", "--threads", "1"])
+    assert (tmp_path / "text.json").is_file()
+    params = {r["tower"]: r["params"] for r in result["results"]}
+    assert params["mineclip_text"] == 63_428_096
+    assert 100e6 < params["chinese_clip_text"] < 104e6  # RoBERTa-wwm-ext base text tower + projection (102M)
+    assert all(r["median_ms_per_instruction"] > 0 for r in result["results"])

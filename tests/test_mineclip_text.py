@@ -208,6 +208,15 @@ def test_tiny_encoder_contract(tiny):
     assert tiny.truncated(["tree " * 76, "tree"]) == [True, False]
 
 
+def test_encoder_padding_cut_is_exact(tiny):
+    """encode() drops the padding after the last EOS; the result equals the full 77-token forward."""
+    texts = ["chop a tree", "tree " * 80, "dig"]
+    with torch.no_grad():
+        full = tiny.model(tiny.tokenizer(texts))
+    torch.testing.assert_close(tiny.encode(texts), full, atol=1e-5, rtol=0)
+    torch.testing.assert_close(tiny.encode(texts[::2]), full[::2], atol=1e-5, rtol=0)
+
+
 def test_tiny_identity_depends_on_seed(tiny):
     other = tiny_mineclip_text_encoder(seed=1)
     assert other.identity != tiny.identity

@@ -376,7 +376,11 @@ class MineClipTextEncoder:
             from tqdm.auto import tqdm
 
             chunks = tqdm(chunks, desc="MineCLIP text", unit="batch")
-        out = [
-            self.model(tokens[i : i + batch_size].to(param.device)).float().cpu() for i in chunks
-        ]
+        out = []
+        for i in chunks:
+            batch = tokens[i : i + batch_size]
+            # Causal attention: the EOS feature depends only on positions up to the EOS, so the padding after
+            # the last EOS of the batch can be cut (same result, much less work for short instructions).
+            batch = batch[:, : int(batch.argmax(dim=-1).max()) + 1]
+            out.append(self.model(batch.to(param.device)).float().cpu())
         return torch.cat(out)

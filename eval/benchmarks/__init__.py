@@ -1,0 +1,1 @@
+"""Micro-benchmarks (CPU latency of the frozen towers and the policy)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
         "build_seconds": round(build_s, 2),
+        "cpu_count": os.cpu_count(),
+        "load_average_1m_after": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "parameters": parameter_counts(policy),
         "modes": rows,
     }
@@ -121,7 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.write_text(json.dumps(result, indent=2))
 
     print(f"STEVE-1 policy, full size, random weights, CPU, {args.threads} thread(s), "
-          f"{args.steps} steps after {args.warmup} warm-up")
+          f"{args.steps} steps after {args.warmup} warm-up (1-min load average after: "
+          f"{result['load_average_1m_after']} on {os.cpu_count()} CPUs)")
     print(f"{'mode':<15}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
     for mode, r in rows.items():
         print(f"{mode:<15}{r['p50_ms']:>10.1f}{r['p95_ms']:>10.1f}{r['mean_ms']:>10.1f}")

@@ -63,10 +63,12 @@ class WeightsReport:
         lines = [f"Weights directory: {self.weights_dir}", ""]
         for f in self.files:
             where = f" ({f.path})" if f.path else ""
-            lines.append(f"[{f.status.upper():7}] {f.name}{where} — provides {', '.join(f.provides)}")
+            covered = f.status == "missing" and all(self.components.get(c) for c in f.provides)
+            label = "absent" if covered else f.status
+            lines.append(f"[{label.upper():7}] {f.name}{where} — provides {', '.join(f.provides)}")
             lines += [f"            ! {p}" for p in f.problems]
             lines += [f"            · {n}" for n in f.notes]
-            if f.status != "ok":
+            if f.status != "ok" and not covered:
                 lines.append(f"            published at {f.published_at}")
         lines.append("")
         for c in self.need:

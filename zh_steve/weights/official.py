@@ -101,14 +101,13 @@ _DANGEROUS_MODULES = ("builtins", "os", "posix", "nt", "subprocess", "sys", "imp
                       "functools", "operator", "torch")
 
 
-class _InertPlaceholder(dict):
+class _InertPlaceholder:
     """Stands in for a metadata class (e.g. a Lightning hyper-parameter container) of a checkpoint.
 
     It never runs any code of the original class: it only records what the pickle hands it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
         self.args = args
 
     def __setstate__(self, state: Any) -> None:
@@ -140,8 +139,12 @@ def load_torch_file(path: str | Path, *, mmap: bool = True, allow_placeholders: 
             f"refused to load {path}: it references {sorted(dangerous or names)}, which could run code. "
             f"zh-steve never unpickles code. {hint}".strip()
         )
-    extra = [(_placeholder_for(n), n) for n in names]
-    return _torch_load(path, mmap=mmap, extra=extra, hint=hint)
+    # metadata containers are usually dict subclasses (pickled as NEWOBJ + SETITEMS): plain dicts stand in;
+    # other objects get an inert placeholder class
+    try:
+        return _torch_load(path, mmap=mmap, extra=[(dict, n) for n in names], hint=hint)
+    except Exception:  # noqa: BLE001 - the dict stand-in does not fit this object; try the placeholder
+        return _torch_load(path, mmap=mmap, extra=[(_placeholder_for(n), n) for n in names], hint=hint)
 
 
 def _torch_load(path: Path, *, mmap: bool, extra: Any, hint: str) -> Any:

@@ -92,6 +92,21 @@ class PolicySettings:
     kwargs_source: str
     temperature: float
     temperature_source: str   # default-official-2.0 | 2x.model | config
+    ignored_keys: list[str] = field(default_factory=list)
+
+    def policy_config(self) -> Any:
+        """A :class:`zh_steve.policy.PolicyConfig`. Extra keys of a MineStudio ``config.json`` (which MineStudio
+        itself ignores) are dropped and listed in ``ignored_keys``; elsewhere unknown keys are an error."""
+        import dataclasses
+
+        from ..policy import PolicyConfig
+
+        kwargs = dict(self.policy_kwargs)
+        if self.kwargs_source.endswith(HUB_CONFIG_FILE):  # MineStudio swallows unknown kwargs; so do we, visibly
+            known = {f.name for f in dataclasses.fields(PolicyConfig)} - {"temperature"}
+            self.ignored_keys = sorted(set(kwargs) - known)
+            kwargs = {k: v for k, v in kwargs.items() if k in known}
+        return PolicyConfig.from_kwargs(kwargs, {"temperature": self.temperature}, where=self.kwargs_source)
 
     def as_dict(self) -> dict[str, Any]:
         return {"policy_kwargs": dict(self.policy_kwargs), "pi_head_kwargs": {"temperature": self.temperature},
@@ -263,7 +278,10 @@ def resolve_weights(spec: WeightsSpec | None = None) -> ResolvedWeights:
             mib = payload_bytes(expected.hub_text_shapes()) / 2**20
             notify(f"zh-steve: fetching only the MineCLIP text tower (≈{mib:.0f} MiB in fp32) by byte range from "
                    f"{HUB_URL} into {cache / TEXT_BLOCK_RELPATH}")
-            got = fetch_tensor_block(hub_source(spec.repo_id, HUB_WEIGHTS_FILE, spec.revision),
+            commit, files = hub.repo_files(spec.repo_id, spec.revision)  # pin the commit the bytes come from
+            if HUB_WEIGHTS_FILE not in files:
+                raise WeightsNotFoundError(f"{spec.repo_id}@{commit[:10]} has no {HUB_WEIGHTS_FILE}")
+            got = fetch_tensor_block(hub_source(spec.repo_id, HUB_WEIGHTS_FILE, commit),
                                      cache / TEXT_BLOCK_RELPATH, expected=expected.hub_text_shapes(), progress=True)
             sources["mineclip_text"] = ComponentSource(got.path, LAYOUT_TEXT_BLOCK, "download")
         else:

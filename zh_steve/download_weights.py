@@ -39,10 +39,10 @@ _SIDE_FILES = ("config.json", "preprocessor_config.json", "generation_config.jso
                "source.spm", "target.spm", "README.md")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")   # first one present wins
 
-LICENCES = {
-    HUB_REPO_ID: "no licence stated in the MineStudio hub repo as far as we could check; the weights are the "
-                 "STEVE-1 / VPT / MineCLIP releases re-packed — see their repositories",
-    CHINESE_CLIP_REPO: "see the model card (the Chinese-CLIP code repository is MIT)",
+LICENCES = {  # as far as we could verify offline; check each model card before redistributing
+    HUB_REPO_ID: "not verified: the hub repo states no licence we could see (MineStudio's code is MIT); the tensors "
+                 "are the STEVE-1 / VPT / MineCLIP releases re-packed, released 'for further research'",
+    CHINESE_CLIP_REPO: "not verified: see the model card (sibling OFA-Sys/chinese-clip-rn50 is Apache-2.0)",
     MARIAN_REPO: "CC-BY-4.0 (model card)",
 }
 

@@ -48,6 +48,8 @@ def test_unknown_key_is_named():
         ({"hidsize": 2047}, "divisible"),
         ({"impala_kwargs": {"post_pool_groups": 1, "foo": 2}}, "foo"),
         ({"img_statistics": "stats.npz"}, "img_statistics"),
+        ({"impala_chans": ["a", 2, 3]}, "malformed"),
+        ({"img_shape": [128, 128, 4]}, "img_shape"),
     ],
 )
 def test_unsupported_values_raise(change, fragment):

@@ -67,11 +67,14 @@ class PolicyConfig:
 
     # ------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        self.img_shape = tuple(int(v) for v in self.img_shape)  # type: ignore[assignment]
-        self.impala_chans = tuple(int(v) for v in self.impala_chans)
-        self.impala_kwargs = dict(self.impala_kwargs or {})
-        self.init_norm_kwargs = dict(self.init_norm_kwargs or {})
-        self.temperature = float(self.temperature)
+        try:
+            self.img_shape = tuple(int(v) for v in self.img_shape)  # type: ignore[assignment]
+            self.impala_chans = tuple(int(v) for v in self.impala_chans)
+            self.impala_kwargs = dict(self.impala_kwargs or {})
+            self.init_norm_kwargs = dict(self.init_norm_kwargs or {})
+            self.temperature = float(self.temperature)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"policy config: malformed value ({e})") from None
         self._validate()
 
     def _validate(self) -> None:

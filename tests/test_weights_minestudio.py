@@ -124,3 +124,34 @@ def test_expectations_from_hub_shapes_splits_components(tw):
     assert exp.policy == {k: tuple(v.shape) for k, v in tw.policy.items()}
     assert exp.prior == {k: tuple(v.shape) for k, v in tw.prior.items()}
     assert isinstance(Expectations().attn_md5, str)
+
+
+def test_only_requested_tensors_are_read(tw, hub_dir, monkeypatch):
+    import safetensors
+
+    real = safetensors.safe_open
+    read = []
+
+    class Recording:
+        def __init__(self, *a, **k):
+            self.inner = real(*a, **k)
+
+        def __enter__(self):
+            self.inner.__enter__()
+            return self
+
+        def __exit__(self, *a):
+            return self.inner.__exit__(*a)
+
+        def get_tensor(self, key):
+            read.append(key)
+            return self.inner.get_tensor(key)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(safetensors, "safe_open", Recording)
+    hc = HubCheckpoint(hub_dir / "model.safetensors", tw.expectations())
+    assert read == []  # the strict check reads the header only
+    hc.prior_state_dict()
+    assert read and all(k.startswith("prior.") for k in read) and len(read) == len(tw.prior)

@@ -1,0 +1,339 @@
+"""Programmatic task metrics computed from MineRL-style observations, one step at a time.
+
+Every metric reads a :class:`StepView` (the few fields metrics need, pulled out of ``obs`` and ``info``),
+keeps a running score and reports it with :meth:`Metric.score`. Success is ``score >= threshold``.
+A metric whose inputs the backend never provided scores ``None`` ("not measurable on this env").
+
+Conventions (MineRL 1.0 / Minecraft): ``location_stats.pitch`` is negative when looking up (−90 straight
+up); ``life_stats.air`` is 300 out of water and drops by one per tick while the head is under water.
+Inventory and statistic metrics count what was *gained*: the value at a step minus the value at reset,
+maximised over the episode (STEVE-1's programmatic evaluator takes the episode maximum of the inventory
+count of items whose name contains a substring such as ``_log``, ``dirt`` or ``seed``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+WATER_STAT_KEYS = ("walk_on_water_one_cm", "walk_under_water_one_cm", "swim_one_cm")
+MAX_AIR = 300.0
+
+
+def _num(x: Any) -> float | None:
+    """A plain float from a number / 0-d or 1-element array; None when absent or not numeric."""
+    if x is None:
+        return None
+    try:
+        arr = np.asarray(x, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+    return float(arr[0]) if arr.size >= 1 else None
+
+
+def _counts(d: Any) -> dict[str, float] | None:
+    if not isinstance(d, Mapping):
+        return None
+    out = {}
+    for k, v in d.items():
+        n = _num(v)
+        if n is not None:
+            out[str(k)] = n
+    return out
+
+
+def _find_water_cm(obj: Any, depth: int = 0) -> float | None:
+    """Sum of Minecraft's water-movement statistics wherever they sit in a nested observation."""
+    if depth > 4 or not isinstance(obj, Mapping):
+        return None
+    total, found = 0.0, False
+    for k, v in obj.items():
+        name = str(k).split(":")[-1].split(".")[-1]
+        if name in WATER_STAT_KEYS:
+            n = _num(v)
+            if n is not None:
+                total, found = total + n, True
+        elif isinstance(v, Mapping):
+            sub = _find_water_cm(v, depth + 1)
+            if sub is not None:
+                total, found = total + sub, True
+    return total if found else None
+
+
+@dataclass
+class StepView:
+    """What metrics read from one step; ``None`` means the backend does not provide it."""
+
+    inventory: dict[str, float] | None = None
+    pos: tuple[float, float, float] | None = None
+    pitch: float | None = None
+    gui_open: bool | None = None
+    air: float | None = None
+    in_water: bool | None = None  # explicit flag (MineDojo adapter, fake env)
+    water_cm: float | None = None  # cumulative water-movement statistics (cm)
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)  # e.g. mine_block, kill_entity
+
+    @classmethod
+    def from_obs(cls, obs: Mapping[str, Any], info: Mapping[str, Any] | None = None) -> "StepView":
+        info = info or {}
+        loc = obs.get("location_stats")
+        pos = None
+        pitch = None
+        if isinstance(loc, Mapping):
+            x, y, z = (_num(loc.get(k)) for k in ("xpos", "ypos", "zpos"))
+            if x is not None and y is not None and z is not None:
+                pos = (x, y, z)
+            pitch = _num(loc.get("pitch"))
+        gui = obs.get("isGuiOpen", info.get("isGuiOpen"))
+        life = obs.get("life_stats")
+        air = _num(life.get("air")) if isinstance(life, Mapping) else None
+        in_water = obs.get("in_water")
+        stats = {}
+        for key in ("mine_block", "kill_entity", "pickup", "craft_item", "use_item"):
+            c = _counts(obs.get(key))
+            if c is not None:
+                stats[key] = c
+        return cls(
+            inventory=_counts(obs.get("inventory")),
+            pos=pos,
+            pitch=pitch,
+            gui_open=None if gui is None else bool(_num(gui)),
+            air=air,
+            in_water=None if in_water is None else bool(_num(in_water)),
+            water_cm=_find_water_cm(obs),
+            stats=stats,
+        )
+
+
+def _matches(name: str, items: Iterable[str], exclude: Iterable[str]) -> bool:
+    return any(s in name for s in items) and not any(s in name for s in exclude)
+
+
+class Metric:
+    """Base class: ``update`` once per observation (the reset observation included), then ``score``."""
+
+    name: ClassVar[str]
+    params: ClassVar[dict[str, type]] = {}  # extra YAML keys this metric takes (besides name, threshold)
+    required: ClassVar[dict[str, bool]] = {}  # True = param is required
+    unit: ClassVar[str] = ""
+
+    def __init__(self, **params: Any) -> None:
+        self.p = params
+        self.measured = False
+
+    def update(self, v: StepView) -> None:
+        raise NotImplementedError
+
+    def score(self) -> float | None:
+        raise NotImplementedError
+
+
+class _GainMetric(Metric):
+    """Max over the episode of (count now − count at reset) summed over matching names."""
+
+    params = {"items": list, "exclude": list}
+    required = {"items": True, "exclude": False}
+    unit = "items"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.items = [str(s) for s in params["items"]]
+        self.exclude = [str(s) for s in params.get("exclude", [])]
+        self.start: float | None = None
+        self.best = 0.0
+
+    def _counts(self, v: StepView) -> dict[str, float] | None:
+        raise NotImplementedError
+
+    def update(self, v: StepView) -> None:
+        counts = self._counts(v)
+        if counts is None:
+            return
+        total = sum(c for k, c in counts.items() if _matches(k, self.items, self.exclude))
+        if self.start is None:
+            self.start = total
+        self.measured = True
+        self.best = max(self.best, total - self.start)
+
+    def score(self) -> float | None:
+        return self.best if self.measured else None
+
+
+class InventoryCount(_GainMetric):
+    name = "inventory_count"
+
+    def _counts(self, v: StepView) -> dict[str, float] | None:
+        return v.inventory
+
+
+class StatGain(_GainMetric):
+    """A Minecraft statistic such as ``mine_block`` (blocks broken) or ``kill_entity`` (mobs killed)."""
+
+    name = "stat_gain"
+    params = {"stat": str, "items": list, "exclude": list}
+    required = {"stat": True, "items": True, "exclude": False}
+
+    def _counts(self, v: StepView) -> dict[str, float] | None:
+        return v.stats.get(self.p["stat"])
+
+
+class _PositionMetric(Metric):
+    unit = "blocks"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.origin: tuple[float, float, float] | None = None
+        self.best = 0.0
+
+    def _value(self, origin: tuple[float, float, float], pos: tuple[float, float, float]) -> float:
+        raise NotImplementedError
+
+    def update(self, v: StepView) -> None:
+        if v.pos is None:
+            return
+        if self.origin is None:
+            self.origin = v.pos
+        self.measured = True
+        self.best = max(self.best, self._value(self.origin, v.pos))
+
+    def score(self) -> float | None:
+        return self.best if self.measured else None
+
+
+class TravelDistance(_PositionMetric):
+    """Maximum horizontal (x–z) distance from the spawn point (STEVE-1's ``travel_dist``)."""
+
+    name = "travel_distance"
+
+    def _value(self, o: tuple[float, float, float], p: tuple[float, float, float]) -> float:
+        return math.hypot(p[0] - o[0], p[2] - o[2])
+
+
+class Depth(_PositionMetric):
+    """How far below the spawn height the agent got (y at reset − min y)."""
+
+    name = "depth"
+
+    def _value(self, o: tuple[float, float, float], p: tuple[float, float, float]) -> float:
+        return o[1] - p[1]
+
+
+class Height(_PositionMetric):
+    """How far above the spawn height the agent got (max y − y at reset)."""
+
+    name = "height"
+
+    def _value(self, o: tuple[float, float, float], p: tuple[float, float, float]) -> float:
+        return p[1] - o[1]
+
+
+class PitchUp(Metric):
+    """Largest angle above the horizon the agent looked at (degrees; −pitch in Minecraft's convention)."""
+
+    name = "pitch_up"
+    unit = "degrees"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.best = -90.0
+
+    def update(self, v: StepView) -> None:
+        if v.pitch is None:
+            return
+        self.measured = True
+        self.best = max(self.best, -v.pitch)
+
+    def score(self) -> float | None:
+        return self.best if self.measured else None
+
+
+class GuiOpenSteps(Metric):
+    """Number of steps with a GUI (the inventory screen) open."""
+
+    name = "gui_open_steps"
+    unit = "steps"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.count = 0
+
+    def update(self, v: StepView) -> None:
+        if v.gui_open is None:
+            return
+        self.measured = True
+        self.count += int(v.gui_open)
+
+    def score(self) -> float | None:
+        return float(self.count) if self.measured else None
+
+
+class WaterSteps(Metric):
+    """Number of steps spent in water.
+
+    A step counts when the backend says so explicitly (``in_water``), when Minecraft's water-movement
+    statistics grew since the previous step, or when the agent is using up breath (head under water).
+    """
+
+    name = "water_steps"
+    unit = "steps"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.count = 0
+        self.prev_cm: float | None = None
+
+    def update(self, v: StepView) -> None:
+        signals = []
+        if v.in_water is not None:
+            signals.append(v.in_water)
+        if v.water_cm is not None:
+            signals.append(self.prev_cm is not None and v.water_cm > self.prev_cm)
+            self.prev_cm = v.water_cm
+        if v.air is not None:
+            signals.append(v.air < MAX_AIR)
+        if not signals:
+            return
+        self.measured = True
+        self.count += int(any(signals))
+
+    def score(self) -> float | None:
+        return float(self.count) if self.measured else None
+
+
+class BreathUsed(Metric):
+    """Breath used under water: air at reset − lowest air (≈ ticks spent with the head submerged)."""
+
+    name = "breath_used"
+    unit = "ticks"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.start: float | None = None
+        self.lowest: float | None = None
+
+    def update(self, v: StepView) -> None:
+        if v.air is None:
+            return
+        if self.start is None:
+            self.start = v.air
+        self.lowest = v.air if self.lowest is None else min(self.lowest, v.air)
+
+    def score(self) -> float | None:
+        if self.start is None or self.lowest is None:
+            return None
+        return self.start - self.lowest
+
+
+METRICS: dict[str, type[Metric]] = {
+    m.name: m
+    for m in (InventoryCount, StatGain, TravelDistance, Depth, Height, PitchUp, GuiOpenSteps, WaterSteps, BreathUsed)
+}
+
+
+def make_metric(name: str, params: Mapping[str, Any]) -> Metric:
+    """A fresh metric instance (call once per episode)."""
+    return METRICS[name](**dict(params))

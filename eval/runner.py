@@ -1,0 +1,308 @@
+"""The episode loop: paired seeds, per-episode JSONL results, resume, env-crash retries, Ctrl-C.
+
+Order: for each task, for each episode index, every method in turn on the *same* env seed
+``episode_seed(base_seed, task, episode)``, so the methods form matched pairs. Each finished episode is
+appended to ``results.jsonl`` and flushed at once. ``resume`` skips keys ``(task, method, episode)``
+already recorded with status ``ok``; an episode interrupted mid-way has no row, so it is run again,
+and errored episodes are retried (the summary keeps the last row per key).
+An exception from the environment (or a dead environment process) closes it, starts a fresh one and
+retries the episode, up to ``max_retries`` times, then records an error row. An exception from the agent
+or the method is recorded as an error at once (retrying would fail the same way).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from zh_steve.errors import ConfigError, EnvironmentUnavailableError
+
+from .envs.base import TEST_DOUBLE_LABEL, MinecraftEnv
+from .methods import Method
+from .metrics import StepView
+from .stats import percentiles
+from .tasks import Task
+from .video import EpisodeVideo
+
+log = logging.getLogger("eval")
+RESULTS = "results.jsonl"
+RUN_META = "run_meta.json"
+# run_meta fields that must match for --resume to continue a run
+RESUME_KEYS = ("env", "base_seed", "max_steps_override", "agent", "translator", "tasks_file_sha256")
+
+
+def episode_seed(base_seed: int, task: str, episode: int) -> int:
+    """The env seed for (task, episode): the same for every method (paired design); 31-bit."""
+    h = hashlib.sha256(f"{base_seed}:{task}:{episode}".encode()).digest()
+    return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
+
+
+class EnvFailure(Exception):
+    """Wraps an exception raised by the environment (crash, dead process, protocol violation)."""
+
+
+def _env_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except (KeyboardInterrupt, EnvironmentUnavailableError):
+        raise
+    except Exception as e:
+        raise EnvFailure(f"{type(e).__name__}: {e}") from e
+
+
+def _close_quietly(env: MinecraftEnv | None) -> None:
+    if env is None:
+        return
+    try:
+        env.close()
+    except Exception as e:  # a dead process may not close cleanly
+        log.warning("ignoring error while closing a failed env: %s: %s", type(e).__name__, e)
+
+
+@dataclass
+class EpisodeSpec:
+    task: Task
+    method: Method
+    episode: int
+    seed: int
+    max_steps: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.task.name, self.method.name, self.episode)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def run_episode(
+    env: MinecraftEnv, agent: Any, spec: EpisodeSpec, video_path: Path | None = None, label: str | None = None
+) -> dict[str, Any]:
+    """Run one episode; env exceptions surface as :class:`EnvFailure`, anything else propagates."""
+    goal = spec.method.setup(agent, spec.task, spec.episode)
+    obs, info = _env_call(env.reset, seed=spec.seed)
+    metric = spec.task.metric.make()
+    metric.update(StepView.from_obs(obs, info))
+    video = None
+    if video_path is not None:
+        lines = [f"{spec.task.name} | {spec.method.name} | ep {spec.episode} | seed {spec.seed}", goal.source_text]
+        if goal.instruction != goal.source_text:
+            lines.append(f"→ {goal.instruction}")
+        if label:
+            lines.insert(0, label)
+        video = EpisodeVideo(video_path, lines)
+        video.add(obs["pov"])
+    policy_ms: list[float] = []
+    env_ms: list[float] = []
+    stage_sums: dict[str, float] = {}
+    steps, ended = 0, "max_steps"
+    try:
+        for _ in range(spec.max_steps):
+            t0 = time.perf_counter()
+            action = agent.act(obs)
+            t1 = time.perf_counter()
+            obs, _reward, terminated, truncated, info = _env_call(env.step, action)
+            t2 = time.perf_counter()
+            policy_ms.append((t1 - t0) * 1e3)
+            env_ms.append((t2 - t1) * 1e3)
+            for k, v in ((getattr(agent, "timings", None) or {}).get("step") or {}).items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    stage_sums[k] = stage_sums.get(k, 0.0) + float(v)
+            metric.update(StepView.from_obs(obs, info))
+            if video is not None:
+                video.add(obs["pov"])
+            steps += 1
+            if terminated or truncated:
+                ended = "terminated" if terminated else "truncated"
+                break
+    finally:
+        if video is not None:
+            video.close()
+    score = metric.score()
+    return {
+        "status": "ok",
+        "instruction": goal.instruction,
+        "lang": goal.lang,
+        "source_text": goal.source_text,
+        "script": goal.script,
+        "style": goal.style,
+        "metric": spec.task.metric.name,
+        "unit": metric.unit,
+        "score": score,
+        "threshold": spec.task.metric.threshold,
+        "success": spec.task.metric.success(score),
+        "steps": steps,
+        "ended_by": ended,
+        "translation": goal.translation,
+        "embed_info": goal.embed_info,
+        "goal_ms": goal.timings_ms,
+        "policy_step_ms": percentiles(policy_ms),
+        "env_step_ms": percentiles(env_ms),
+        "agent_step_stages_ms": {k: v / max(1, steps) for k, v in stage_sums.items()},
+        "step_times_ms": {"policy": [round(v, 3) for v in policy_ms], "env": [round(v, 3) for v in env_ms]},
+        "video": str(video_path) if video_path is not None else None,
+    }
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """All rows of a results.jsonl; a torn last line (killed mid-write) is skipped with a warning."""
+    rows = []
+    if not path.is_file():
+        return rows
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s:%d: skipping an unreadable (partly written) line", path, i + 1)
+    return rows
+
+
+def latest_rows(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The last row for each (task, method, episode)."""
+    out: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for r in rows:
+        out[(r["task"], r["method"], int(r["episode"]))] = r
+    return out
+
+
+class ResultsWriter:
+    """Appends one JSON line per episode, flushed and fsynced, so a kill loses at most the running episode."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            with path.open("ab") as f:  # a torn last line: start ours on a fresh line
+                f.write(b"\n")
+        self.f = path.open("a", encoding="utf-8")
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.f.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
+
+
+@dataclass
+class RunSettings:
+    out_dir: Path
+    episodes: int
+    base_seed: int = 0
+    max_steps_override: int | None = None
+    max_retries: int = 2
+    resume: bool = False
+    overwrite: bool = False
+    video: bool = False
+    progress: bool = True
+
+
+def check_resume(out_dir: Path, meta: dict[str, Any], resume: bool, overwrite: bool) -> None:
+    """Refuse to mix runs: an existing results file needs --resume (same settings) or --overwrite."""
+    results, meta_path = out_dir / RESULTS, out_dir / RUN_META
+    if overwrite:
+        for p in (results, meta_path):
+            if p.exists():
+                p.unlink()
+    elif results.exists() and not resume:
+        raise ConfigError(f"{results} already exists: pass --resume to continue that run or --overwrite to start over")
+    elif resume and meta_path.is_file():
+        old = json.loads(meta_path.read_text(encoding="utf-8"))
+        diff = [k for k in RESUME_KEYS if old.get(k) != meta.get(k)]
+        if diff:
+            raise ConfigError(
+                f"cannot --resume in {out_dir}: settings differ from the recorded run in {diff} "
+                f"(recorded {[old.get(k) for k in diff]}, now {[meta.get(k) for k in diff]}); use another --out"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta_path.write_text(json.dumps(_jsonable(meta), ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def run_evaluation(
+    tasks: list[Task],
+    methods: list[Method],
+    agent: Any,
+    env_factory: Callable[[], MinecraftEnv],
+    settings: RunSettings,
+    meta: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Run every (task, episode, method) not done yet; returns all result rows (old and new).
+
+    KeyboardInterrupt propagates after the current env is closed; rows written so far are on disk.
+    """
+    out = settings.out_dir
+    check_resume(out, meta, settings.resume, settings.overwrite)
+    results_path = out / RESULTS
+    done = {k for k, r in latest_rows(read_results(results_path)).items() if r.get("status") == "ok"}
+    specs = [
+        EpisodeSpec(t, m, ep, episode_seed(settings.base_seed, t.name, ep), settings.max_steps_override or t.max_steps)
+        for t in tasks for ep in range(settings.episodes) for m in methods
+    ]
+    todo = [s for s in specs if s.key not in done]
+    label = TEST_DOUBLE_LABEL if meta.get("test_double") else None
+    writer = ResultsWriter(results_path)
+    env: MinecraftEnv | None = None
+    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc="episodes", unit="ep",
+               disable=not settings.progress, dynamic_ncols=True)
+    try:
+        for spec in todo:
+            bar.set_postfix_str(f"{spec.task.name}/{spec.method.name}/{spec.episode}")
+            base = {"task": spec.task.name, "method": spec.method.name, "episode": spec.episode, "seed": spec.seed,
+                    "env": meta.get("env"), "test_double": bool(meta.get("test_double")), "label": label,
+                    "max_steps": spec.max_steps}
+            video_path = out / "videos" / f"{spec.task.name}__{spec.method.name}__ep{spec.episode:03d}.mp4" \
+                if settings.video else None
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    if env is None:
+                        env = _env_call(env_factory)
+                    row = run_episode(env, agent, spec, video_path, label)
+                except EnvironmentUnavailableError:
+                    raise
+                except EnvFailure as e:
+                    _close_quietly(env)
+                    env = None
+                    if attempt <= settings.max_retries:
+                        log.warning("env failed on %s (attempt %d): %s; restarting the env and retrying",
+                                    spec.key, attempt, e)
+                        continue
+                    row = {"status": "error", "error_kind": "env", "error": str(e)}
+                except KeyboardInterrupt:
+                    raise
+                except Exception as e:
+                    log.warning("episode %s failed in the agent/method: %s: %s", spec.key, type(e).__name__, e)
+                    row = {"status": "error", "error_kind": "agent", "error": f"{type(e).__name__}: {e}",
+                           "traceback": traceback.format_exc(limit=5)}
+                break
+            writer.append({**base, "attempts": attempt, **row})
+            bar.update(1)
+    finally:
+        bar.close()
+        writer.close()
+        _close_quietly(env)
+    return read_results(results_path)

@@ -1,0 +1,110 @@
+"""Metrics that tell a useful alignment from a useless one.
+
+MineCLIP text embeddings of short instructions are crowded (high mean pairwise cosine), so raw cosine and raw
+MSE flatter a predictor that always outputs the mean vector. The metrics that matter are class-level retrieval
+(top-1 / top-5 / MRR of the aligned vector among the MineCLIP embeddings of *all* class prompts, by centred
+cosine) and R² in the standardised target space; raw cosine, centred cosine and the norm ratio are reported
+next to them.
+
+Ties (e.g. a constant predictor sitting exactly on the centre) are scored as the expectation under random
+tie-breaking, so a constant predictor scores chance: top-1 = 1/C, MRR = H_C / C.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+METRIC_KEYS = ("top1", "top5", "mrr", "r2", "raw_cos", "centred_cos", "norm_ratio")
+_EULER_GAMMA = 0.5772156649015329
+
+
+def _harmonic(n: torch.Tensor) -> torch.Tensor:
+    """H_n = 1 + 1/2 + … + 1/n for float64 tensors (H_0 = 0)."""
+    return torch.digamma(n + 1.0) + _EULER_GAMMA
+
+
+def retrieval(
+    pred: torch.Tensor, target_idx: torch.Tensor, class_emb: torch.Tensor, center: torch.Tensor | None = None,
+    *, chunk: int = 2048, tol: float = 1e-9,
+) -> dict[str, float]:
+    """Top-1, top-5 and MRR of each prediction's own class among ``class_emb`` by centred cosine.
+
+    pred [N, D], target_idx [N] (row of class_emb), class_emb [C, D]; center defaults to class_emb.mean(0).
+    """
+    class_emb = class_emb.double()
+    center = class_emb.mean(0) if center is None else center.double()
+    cand = F.normalize(class_emb - center, dim=-1)                         # [C, D]
+    top1 = top5 = rr = 0.0
+    for s in range(0, pred.shape[0], chunk):
+        q = F.normalize(pred[s:s + chunk].double() - center, dim=-1)       # [n, D]
+        sims = q @ cand.T                                                  # [n, C]
+        own = sims.gather(1, target_idx[s:s + chunk].long().view(-1, 1))   # [n, 1]
+        greater = (sims > own + tol).sum(1).double()                       # g
+        ties = ((sims - own).abs() <= tol).sum(1).double() - 1.0           # t (others equal to own)
+        # own rank is uniform on g+1 … g+t+1
+        top1 += ((1.0 - greater) / (ties + 1.0)).clamp(0, 1).sum().item()
+        top5 += ((5.0 - greater) / (ties + 1.0)).clamp(0, 1).sum().item()
+        rr += ((_harmonic(greater + ties + 1.0) - _harmonic(greater)) / (ties + 1.0)).sum().item()
+    n = max(1, pred.shape[0])
+    return {"top1": top1 / n, "top5": top5 / n, "mrr": rr / n}
+
+
+def r2_standardized(pred: torch.Tensor, target: torch.Tensor, y_mean: torch.Tensor, y_std: torch.Tensor) -> float:
+    """1 − SSE / SST in the standardised space ((y − y_mean) / y_std), pooled over dimensions."""
+    p = (pred.double() - y_mean.double()) / y_std.double()
+    t = (target.double() - y_mean.double()) / y_std.double()
+    sst = ((t - t.mean(0)) ** 2).sum()
+    return float(1.0 - ((p - t) ** 2).sum() / sst.clamp_min(1e-12))
+
+
+def alignment_metrics(
+    pred: torch.Tensor, target_idx: torch.Tensor, class_emb: torch.Tensor, y_mean: torch.Tensor, y_std: torch.Tensor,
+) -> dict[str, float]:
+    """All metrics of raw predictions ``pred`` [N, D] whose true classes are ``target_idx`` [N]."""
+    if pred.shape[0] == 0:
+        return {k: math.nan for k in METRIC_KEYS} | {"n": 0}
+    target = class_emb[target_idx.long()]
+    center = class_emb.double().mean(0)
+    out = retrieval(pred, target_idx, class_emb, center)
+    out["r2"] = r2_standardized(pred, target, y_mean, y_std)
+    out["raw_cos"] = F.cosine_similarity(pred.double(), target.double(), dim=-1).mean().item()
+    out["centred_cos"] = F.cosine_similarity(pred.double() - center, target.double() - center, dim=-1).mean().item()
+    out["norm_ratio"] = (pred.double().norm(dim=-1) / target.double().norm(dim=-1).clamp_min(1e-12)).mean().item()
+    out["n"] = int(pred.shape[0])
+    return out
+
+
+def knn_top1(x: torch.Tensor, labels: torch.Tensor, *, chunk: int = 2048) -> float:
+    """Leave-one-out 1-nearest-neighbour class accuracy by centred cosine (how well ``x`` separates classes).
+
+    Rows whose class has no other member are skipped; NaN if none is left.
+    """
+    if x.shape[0] < 2:
+        return math.nan
+    z = F.normalize(x.double() - x.double().mean(0), dim=-1)
+    labels = labels.long()
+    counts = torch.bincount(labels)
+    hits = total = 0
+    for s in range(0, z.shape[0], chunk):
+        sims = z[s:s + chunk] @ z.T
+        rows = torch.arange(s, min(s + chunk, z.shape[0]))
+        sims[rows - s, rows] = -math.inf
+        nn_label = labels[sims.argmax(1)]
+        valid = counts[labels[rows]] > 1
+        hits += int((nn_label[valid] == labels[rows][valid]).sum())
+        total += int(valid.sum())
+    return hits / total if total else math.nan
+
+
+def format_table(metrics: dict[str, dict[str, dict[str, float]]]) -> str:
+    """``metrics[split][rung][key]`` as a fixed-width text table."""
+    head = f"{'split':<6} {'rung':<6} {'n':>6} " + " ".join(f"{k:>11}" for k in METRIC_KEYS)
+    lines = [head, "-" * len(head)]
+    for split, rungs in metrics.items():
+        for rung, m in rungs.items():
+            vals = " ".join(f"{m.get(k, math.nan):>11.4f}" for k in METRIC_KEYS)
+            lines.append(f"{split:<6} {rung:<6} {int(m.get('n', 0)):>6} {vals}")
+    return "\n".join(lines)

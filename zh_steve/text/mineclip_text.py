@@ -352,11 +352,27 @@ class MineClipTextEncoder:
     ) -> MineClipTextEncoder:
         """Load the text tower from ``attn.pth`` / a safetensors file (see :func:`load_mineclip_text_state_dict`)."""
         sd = load_mineclip_text_state_dict(path, safe_globals=safe_globals)
-        config = config_from_state_dict(sd, heads=heads)
-        model = MineClipTextModel.from_state_dict(sd, config).to(device=device, dtype=dtype)
+        return cls.from_state_dict(sd, device=device, dtype=dtype, tokenizer=tokenizer, heads=heads)
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        state_dict: Mapping[str, torch.Tensor],
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        tokenizer: MineClipTokenizer | None = None,
+        heads: int | None = None,
+    ) -> MineClipTextEncoder:
+        """Build from an official-key text-tower state dict (from attn.pth, the hub file or a text block).
+
+        The identity depends on the architecture, the weights and the tokenizer only, so the same weights give the
+        same identity (and the same embedding-cache entries) whichever file layout they came from.
+        """
+        config = config_from_state_dict(state_dict, heads=heads)
+        model = MineClipTextModel.from_state_dict(state_dict, config).to(device=device, dtype=dtype)
         tokenizer = tokenizer or MineClipTokenizer.default()
         identity = (f"mineclip-text:w{config.width}l{config.layers}h{config.heads}e{config.embed_dim}:"
-                    f"weights={state_dict_digest(sd)}:tok={tokenizer.identity}")
+                    f"weights={state_dict_digest(state_dict)}:tok={tokenizer.identity}")
         return cls(model, tokenizer, identity)
 
     def truncated(self, texts: Sequence[str]) -> list[bool]:

@@ -1,0 +1,88 @@
+"""The ladder recovers known synthetic mappings: ridge ≫ mean floor; the MLP beats ridge when the map is non-linear.
+
+Synthetic classes: a latent z_c per class; inputs are several noisy "phrasings" x = A z_c + ε; targets are
+y_c = f(z_c) (+ an offset, so the raw space is crowded like MineCLIP's). Splits hold out whole classes.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from alignment.ladder import AlignmentData, MLPConfig, RidgeConfig, SplitData, evaluate, fit_mean, fit_ridge, train_mlp
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest and immune to a busy machine
+    yield
+    torch.set_num_threads(old)
+
+
+def synthetic(nonlinear: bool, seed: int = 0, classes: int = 600, per_class: int = 4, dz: int = 4,
+              d_in: int = 32, d_out: int = 32, noise: float = 0.05) -> AlignmentData:
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(classes, dz, generator=g)
+    a = torch.randn(dz, d_in, generator=g)
+    b = torch.randn(dz, d_out, generator=g)
+    y = (3 * torch.sin(1.5 * z @ b) if nonlinear else z @ b) + 5.0
+    cls = torch.arange(classes).repeat_interleave(per_class)
+    x = z[cls] @ a + noise * torch.randn(classes * per_class, d_in, generator=g)
+    perm = torch.randperm(classes, generator=g)
+    n_tr, n_va = int(0.7 * classes), int(0.85 * classes)
+    parts = {"train": perm[:n_tr], "val": perm[n_tr:n_va], "test": perm[n_va:]}
+    splits = {k: SplitData(x[torch.isin(cls, v)], cls[torch.isin(cls, v)]) for k, v in parts.items()}
+    # hard negatives: classes whose latent's first coordinate has the same sign (any structure will do)
+    hard = (z[:, :1] > 0) == (z[:, :1] > 0).T
+    hard.fill_diagonal_(False)
+    return AlignmentData(splits, y, parts["train"].sort().values, hard=hard, source_identity="syn:x",
+                         target_identity="syn:y")
+
+
+MLP = MLPConfig(hidden_dims=[128, 128], dropout=0.0, epochs=40, patience=40, lr=3e-3, batch_size=64,
+                warmup_steps=20, weight_decay=0.0)
+
+
+def test_linear_map_ridge_is_near_perfect():
+    data = synthetic(nonlinear=False)
+    mean = fit_mean(data)
+    ridge, rows = fit_ridge(data, RidgeConfig())
+    assert len(rows) == len(RidgeConfig().lambdas)
+    m = evaluate({"mean": mean, "ridge": ridge}, data)
+    for split in ("val", "test"):
+        assert m[split]["ridge"]["top1"] >= 0.98
+        assert m[split]["ridge"]["r2"] >= 0.98
+        assert m[split]["ridge"]["norm_ratio"] == pytest.approx(1.0, abs=0.02)
+        assert m[split]["mean"]["top1"] <= 0.02          # the floor is chance-level …
+        assert m[split]["mean"]["raw_cos"] >= 0.85       # … despite a high raw cosine
+        assert m[split]["mean"]["r2"] <= 0.01
+
+
+def test_nonlinear_map_mlp_beats_ridge_beats_mean():
+    data = synthetic(nonlinear=True)
+    layers = {"mean": fit_mean(data)}
+    layers["ridge"], _ = fit_ridge(data)
+    log: list[dict] = []
+    layers["mlp"] = train_mlp(data, layers["ridge"], MLP, seed=0, log=log.append)
+    m = evaluate(layers, data)
+    for split in ("val", "test"):
+        assert m[split]["ridge"]["top1"] > m[split]["mean"]["top1"] + 0.03
+        assert m[split]["ridge"]["r2"] > m[split]["mean"]["r2"] + 0.05
+        assert m[split]["mlp"]["top1"] > m[split]["ridge"]["top1"] + 0.3
+        assert m[split]["mlp"]["r2"] > m[split]["ridge"]["r2"] + 0.2
+    assert log[0]["epoch"] == 0 and len(log) >= 2
+    assert {"train_loss", "train_mse", "train_nce", "val_top1", "lr"} <= set(log[-1])
+
+
+def test_mlp_starts_at_the_ridge_solution_and_is_reproducible():
+    data = synthetic(nonlinear=True, classes=200)
+    ridge, _ = fit_ridge(data)
+    log: list[dict] = []
+    zero = train_mlp(data, ridge, MLPConfig(epochs=1, patience=1, lr=1e-12, warmup_steps=1), seed=0, log=log.append)
+    x = data.splits["test"].x
+    assert torch.allclose(zero(x), ridge(x), atol=1e-4)
+    cfg = MLPConfig(hidden_dims=[32], epochs=3, patience=3, dropout=0.1)
+    a = train_mlp(data, ridge, cfg, seed=1)
+    b = train_mlp(data, ridge, cfg, seed=1)
+    assert torch.equal(a(x), b(x))

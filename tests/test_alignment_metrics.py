@@ -1,0 +1,86 @@
+"""Metrics on hand-computable cases."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from alignment.metrics import alignment_metrics, format_table, knn_top1, r2_standardized, retrieval
+
+
+def _classes(c: int = 6, d: int = 8, seed: int = 0) -> torch.Tensor:
+    return torch.randn(c, d, generator=torch.Generator().manual_seed(seed)) + 10.0  # crowded: big shared offset
+
+
+def test_perfect_predictor():
+    emb = _classes()
+    idx = torch.tensor([0, 1, 2, 3, 4, 5, 2, 2])
+    m = alignment_metrics(emb[idx], idx, emb, emb.mean(0), emb.std(0))
+    assert m["top1"] == pytest.approx(1.0) and m["top5"] == pytest.approx(1.0) and m["mrr"] == pytest.approx(1.0)
+    assert m["r2"] == pytest.approx(1.0)
+    assert m["raw_cos"] == pytest.approx(1.0) and m["centred_cos"] == pytest.approx(1.0)
+    assert m["norm_ratio"] == pytest.approx(1.0)
+    assert m["n"] == 8
+
+
+def test_constant_predictor_at_the_centre_is_chance():
+    c = 6
+    emb = _classes(c)
+    idx = torch.arange(c)
+    pred = emb.mean(0, keepdim=True).expand(c, -1)
+    m = retrieval(pred, idx, emb)
+    harmonic = sum(1.0 / k for k in range(1, c + 1))
+    assert m["top1"] == pytest.approx(1.0 / c)
+    assert m["top5"] == pytest.approx(5.0 / c)
+    assert m["mrr"] == pytest.approx(harmonic / c)
+    # …while raw cosine to the targets is high: why raw cosine is no quality measure
+    full = alignment_metrics(pred, idx, emb, emb.mean(0), emb.std(0))
+    assert full["raw_cos"] > 0.9
+    assert full["r2"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_rank_by_centred_cosine_hand_case():
+    # three classes on the axes around the origin-centred mean; a query between class 1 and 2, nearer 2
+    emb = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) * 3
+    center = emb.mean(0)
+    pred = center + torch.tensor([[-1.0, 1.0, 2.0]])   # nearest class 2, then 1, then 0
+    for true, rank in ((2, 1), (1, 2), (0, 3)):
+        m = retrieval(pred, torch.tensor([true]), emb)
+        assert m["mrr"] == pytest.approx(1.0 / rank)
+        assert m["top1"] == (1.0 if rank == 1 else 0.0)
+        assert m["top5"] == 1.0
+
+
+def test_r2_norm_ratio_and_cosines():
+    emb = _classes()
+    idx = torch.arange(6)
+    y_mean, y_std = emb.mean(0), emb.std(0)
+    target = emb[idx]
+    # predicting the evaluated set's mean scores R² = 0; twice the target has norm ratio 2 and raw cosine 1
+    assert r2_standardized(target.mean(0, keepdim=True).expand_as(target), target, y_mean, y_std) == pytest.approx(0.0)
+    m = alignment_metrics(2 * target, idx, emb, y_mean, y_std)
+    assert m["norm_ratio"] == pytest.approx(2.0)
+    assert m["raw_cos"] == pytest.approx(1.0)
+    assert m["r2"] < 0
+
+
+def test_empty_split_gives_nan():
+    emb = _classes()
+    m = alignment_metrics(torch.zeros(0, 8), torch.zeros(0, dtype=torch.long), emb, emb.mean(0), emb.std(0))
+    assert m["n"] == 0 and math.isnan(m["top1"])
+
+
+def test_knn_top1():
+    x = torch.tensor([[1.0, 0.0], [1.1, 0.1], [-1.0, 0.0], [-1.1, -0.1], [0.0, 5.0]])
+    labels = torch.tensor([0, 0, 1, 1, 2])   # class 2 has a single member: skipped
+    assert knn_top1(x, labels) == pytest.approx(1.0)
+    assert knn_top1(x, torch.tensor([0, 1, 0, 1, 2])) == pytest.approx(0.0)
+
+
+def test_format_table_lists_every_rung():
+    emb = _classes()
+    m = alignment_metrics(emb, torch.arange(6), emb, emb.mean(0), emb.std(0))
+    text = format_table({"val": {"mean": m, "ridge": m}})
+    assert "val" in text and "ridge" in text and "top1" in text

@@ -1,0 +1,116 @@
+"""The training CLI end to end on the tiny encoders (offline), plus its config and missing-weights errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from alignment.train import main
+from zh_steve.alignment_layer import AlignmentLayer
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "alignment_tiny.yaml"
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    old = torch.get_num_threads()
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    cache = root / "cache"
+    runs = []
+    for name in ("a", "b"):  # the second run reuses the embedding cache and must reproduce the first
+        import io
+        from contextlib import redirect_stdout
+
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            rc = main(["--config", str(TINY), "--out", str(root / name), "--cache-dir", str(cache), "--seed", "0"])
+        assert rc == 0
+        runs.append((root / name, buf.getvalue()))
+    return runs
+
+
+def test_tiny_run_writes_every_file(tiny_run):
+    out, stdout = tiny_run[0]
+    for name in ("alignment.safetensors", "config.json", "metrics.json", "train_log.jsonl", "pairs.jsonl",
+                 "train_config.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("train", "val", "test"):
+        for rung in ("mean", "ridge", "mlp"):
+            m = metrics[split][rung]
+            assert {"top1", "top5", "mrr", "r2", "raw_cos", "centred_cos", "norm_ratio", "n"} <= set(m)
+            assert m["n"] > 0
+    assert metrics["chosen"] in ("mean", "ridge", "mlp")
+    best = max(metrics["val"][r]["top1"] for r in ("mean", "ridge", "mlp"))
+    assert metrics["val"][metrics["chosen"]]["top1"] == best
+    pairs = (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(pairs) == metrics["pairs"]["pairs"]
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == list(range(len(log)))
+    assert "top1" in stdout and "newly encoded" in stdout
+
+
+def test_tiny_run_layer_loads_and_matches_its_rung(tiny_run):
+    out, _ = tiny_run[0]
+    layer = AlignmentLayer.from_pretrained(out)
+    cfg = json.loads((out / "config.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert cfg["kind"] == metrics["chosen"]
+    assert cfg["source_encoder"].startswith("chinese-clip-text:") and cfg["target_encoder"].startswith("mineclip-text:")
+    x = torch.randn(3, 512)
+    for rung in ("mean", "ridge", "mlp"):
+        assert AlignmentLayer.from_pretrained(out / "rungs" / rung).config.kind == rung
+    assert torch.equal(layer(x), AlignmentLayer.from_pretrained(out / "rungs" / metrics["chosen"])(x))
+
+
+def test_second_run_uses_the_cache_and_reproduces(tiny_run):
+    (a, _), (b, stdout_b) = tiny_run
+    assert "(0 newly encoded)" in stdout_b and stdout_b.count("(0 newly encoded)") == 2
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    for split in ("train", "val", "test"):
+        assert ma[split] == mb[split]
+    assert (a / "pairs.jsonl").read_bytes() == (b / "pairs.jsonl").read_bytes()
+
+
+def _write(tmp_path: Path, cfg: dict) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_unknown_config_key_is_a_clear_error(tmp_path, capsys):
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["mlp"]["epochz"] = 3
+    assert main(["--config", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown key" in err and "epochz" in err and len(err.splitlines()) == 1
+
+
+def test_missing_mineclip_prints_one_line(tmp_path, capsys):
+    cfg = {"target_encoder": {"kind": "mineclip", "path": str(tmp_path / "attn.pth"), "search_cache": False}}
+    assert main(["--config", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("missing: MineCLIP") and "attn.pth" in err and "download_weights" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_help_and_bad_device(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    assert "alignment.safetensors" in capsys.readouterr().out
+    if not torch.cuda.is_available():
+        assert main(["--config", str(TINY), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err

@@ -70,7 +70,8 @@ class MLPConfig:
     warmup_steps: int = 50
     w_mse: float = 1.0              # MSE in the standardised target space
     w_cos: float = 0.1              # 1 − cosine, centred on the train class prompts' mean
-    w_nce: float = 1.0              # InfoNCE over all train class prompts
+    w_nce: float = 1.0              # InfoNCE over the candidate class prompts (nce_candidates)
+    nce_candidates: str = "train"   # train: train class prompts only | all: also val/test prompts (transductive)
     temperature: float = 0.05
     hard_negative_weight: float = 4.0  # hard negatives count this many times in the InfoNCE denominator
     patience: int = 20              # epochs without a better val top-1 before stopping
@@ -78,6 +79,8 @@ class MLPConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.temperature <= 0:
             raise ConfigError("mlp: epochs, batch_size, lr and temperature must be positive")
+        if self.nce_candidates not in ("train", "all"):
+            raise ConfigError(f"mlp.nce_candidates must be 'train' or 'all', got {self.nce_candidates!r}")
         if self.hard_negative_weight < 1.0:
             raise ConfigError("mlp.hard_negative_weight must be >= 1 (1 disables the up-weighting)")
 
@@ -197,19 +200,19 @@ def train_mlp(
     tr, val = data.splits["train"], data.splits["val"]
     x_tr = tr.x.float().to(device)
     class_emb = data.class_emb.float().to(device)
-    train_classes = data.train_classes.to(device)
+    rows = data.train_classes if cfg.nce_candidates == "train" else torch.arange(class_emb.shape[0])
+    rows = rows.to(device)                                                 # candidate class prompts
     pos_of = torch.full((class_emb.shape[0],), -1, dtype=torch.long, device=device)
-    pos_of[train_classes] = torch.arange(train_classes.numel(), device=device)
+    pos_of[rows] = torch.arange(rows.numel(), device=device)
     y_idx = tr.cls.to(device)
-    label = pos_of[y_idx]                                                  # [N] row among train classes
+    label = pos_of[y_idx]                                                  # [N] row among the candidates
     if (label < 0).any():
         raise ConfigError("every train pair's class must be a train class")
-    cand = class_emb[train_classes]                                        # [Ct, D] raw
-    center = cand.mean(0)
-    cand_c = F.normalize(cand - center, dim=-1)
+    center = class_emb[data.train_classes.to(device)].mean(0)             # centre of the train prompts
+    cand_c = F.normalize(class_emb[rows] - center, dim=-1)                 # [Cc, D]
     hard_bias = None
     if data.hard is not None and cfg.hard_negative_weight > 1.0:
-        hard = data.hard.to(device)[train_classes][:, train_classes]       # [Ct, Ct]
+        hard = data.hard.to(device)[rows][:, rows]                         # [Cc, Cc]
         hard_bias = hard.float() * math.log(cfg.hard_negative_weight)
 
     params = [p for p in layer.parameters() if p.requires_grad]

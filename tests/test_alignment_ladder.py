@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from zh_steve.errors import ConfigError
 from alignment.ladder import AlignmentData, MLPConfig, RidgeConfig, SplitData, evaluate, fit_mean, fit_ridge, train_mlp
 
 
@@ -86,3 +87,12 @@ def test_mlp_starts_at_the_ridge_solution_and_is_reproducible():
     a = train_mlp(data, ridge, cfg, seed=1)
     b = train_mlp(data, ridge, cfg, seed=1)
     assert torch.equal(a(x), b(x))
+
+
+def test_nce_over_all_prompts_option_runs():
+    data = synthetic(nonlinear=True, classes=200)
+    ridge, _ = fit_ridge(data)
+    layer = train_mlp(data, ridge, MLPConfig(hidden_dims=[32], epochs=2, patience=2, nce_candidates="all"), seed=0)
+    assert layer(data.splits["val"].x).shape == (data.splits["val"].x.shape[0], 32)
+    with pytest.raises(ConfigError, match="nce_candidates"):
+        MLPConfig(nce_candidates="some")

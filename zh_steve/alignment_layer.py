@@ -119,7 +119,7 @@ class AlignmentLayer(nn.Module):
             raise InvalidEmbeddingError(f"expected shape [N, {self.config.in_dim}], got {list(x.shape)}")
         if not torch.isfinite(x).all():
             raise InvalidEmbeddingError("input embedding contains NaN or inf")
-        x = x.to(self.x_mean.dtype)
+        x = x.to(device=self.x_mean.device, dtype=self.x_mean.dtype)
         y = self.destandardize_output(self.map_standardized(self.standardize_input(x)))
         return y.squeeze(0) if squeeze else y
 

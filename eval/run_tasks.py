@@ -85,10 +85,6 @@ def load_agent(spec: str, device: str | None) -> Any:
     return ZhSteveAgent.from_config(cfg)
 
 
-def _env_kwargs(kind: str) -> dict[str, Any]:
-    return {}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -110,10 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         methods = make_methods(method_names, translator)
         max_steps = args.max_steps or (FAKE_DEFAULT_MAX_STEPS if args.env == "fake" else None)
         test_double = args.env == "fake"
-        env_kwargs = _env_kwargs(args.env)
-
         def env_factory():
-            return make_env(args.env, **env_kwargs)
+            return make_env(args.env)
 
         meta = {
             "label": TEST_DOUBLE_LABEL if test_double else None,

@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -35,20 +36,22 @@ class MarianTranslator:
         device: str = "cpu",
         min_new_tokens: int = 0,
     ) -> None:
-        import warnings
-
         import torch
         from transformers import MarianMTModel, MarianTokenizer
 
-        warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
         self.source = str(source)
         marker = Path(self.source) / _MARKER
         self.label = json.loads(marker.read_text())["label"] if marker.is_file() else self.source
         self.is_standin = marker.is_file()
         try:
-            self.tokenizer = MarianTokenizer.from_pretrained(self.source)
+            local = Path(self.source)
+            if local.is_dir() and not (local / "config.json").is_file():
+                raise OSError(f"{local} has no config.json (not a saved MarianMT model)")
+            with warnings.catch_warnings():  # sacremoses is only used for en→x source text
+                warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+                self.tokenizer = MarianTokenizer.from_pretrained(self.source)
             self.model = MarianMTModel.from_pretrained(self.source).to(device).eval()
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, TypeError) as e:
             raise WeightsNotFoundError(
                 f"could not load MarianMT {self.source!r} ({type(e).__name__}: {e}). Download it on a machine "
                 f"with internet (`huggingface-cli download {REAL_MARIAN} --local-dir weights/opus-mt-zh-en`) and "
@@ -144,10 +147,12 @@ def build_tiny_marian(cache_dir: str | Path, texts: Iterable[str] = (), seed: in
     source_only = sorted(vocab[p] for p in pieces["source.spm"] - pieces["target.spm"] if p in vocab)
     vocab["<pad>"] = len(vocab)
     (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    tok = MarianTokenizer(
-        source_spm=str(tmp / "source.spm"), target_spm=str(tmp / "target.spm"), vocab=str(tmp / "vocab.json"),
-        source_lang="zh", target_lang="en",
-    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+        tok = MarianTokenizer(
+            source_spm=str(tmp / "source.spm"), target_spm=str(tmp / "target.spm"), vocab=str(tmp / "vocab.json"),
+            source_lang="zh", target_lang="en",
+        )
     pad = vocab["<pad>"]
     config = MarianConfig(
         vocab_size=len(vocab), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,

@@ -159,3 +159,14 @@ def test_video_is_written_per_episode(tmp_path):
         ok, frame = cap.read()
         cap.release()
         assert ok and frame.shape == (H, W, 3) and n == 6  # reset frame + 5 steps
+
+
+def test_video_overlay_without_a_cjk_font_warns_and_stays_ascii(tmp_path, monkeypatch):
+    from eval import video
+
+    monkeypatch.setattr(video, "find_cjk_font", lambda: None)
+    with pytest.warns(UserWarning, match="no CJK font"):
+        v = video.EpisodeVideo(tmp_path / "v.mp4", ["wood | align", "砍树"])
+        v.add(FakeMinecraftEnv(height=H, width=W).render())
+        v.close()
+    assert (tmp_path / "v.mp4").stat().st_size > 0

@@ -48,11 +48,17 @@ class SourceEncoderConfig:
 
 @dataclass
 class TargetEncoderConfig:
-    """The MineCLIP text tower whose raw space the alignment layer predicts."""
+    """The MineCLIP text tower whose raw space the alignment layer predicts.
+
+    Resolution order (zh_steve.weights.resolve_weights): ``path`` if given → ``weights_dir`` (official layout
+    ``mineclip/attn.pth``, a MineStudio hub file, or a text-tower block) → the zh-steve weights cache → the Hugging
+    Face cache → a ranged download of just the text-tower block (≈242 MiB) of the MineStudio hub file.
+    """
 
     kind: str = "mineclip"                     # mineclip | tiny_mineclip
-    path: str = "weights/mineclip/attn.pth"    # attn.pth, or a safetensors file with the text tower
-    search_cache: bool = True                  # also look in the zh-steve weights cache
+    path: str | None = None                    # explicit attn.pth, or a safetensors file with the text tower
+    weights_dir: str | None = "weights"        # STEVE-1's data/weights layout or a dir with the hub file
+    allow_download: bool | None = None         # None: allowed unless ZS_NO_DOWNLOAD=1 / HF_HUB_OFFLINE=1
     seed: int = 0                              # tiny only
 
     def __post_init__(self) -> None:
@@ -68,15 +74,6 @@ def _weights_cache() -> Path | None:
     return default_cache_dir()
 
 
-def mineclip_candidates(cfg: TargetEncoderConfig) -> list[Path]:
-    """Where the MineCLIP text weights are looked for, in order."""
-    paths = [Path(cfg.path).expanduser()]
-    cache = _weights_cache() if cfg.search_cache else None
-    if cache is not None:
-        paths += [cache / "mineclip_text" / "mineclip_text_tower.safetensors", cache / "mineclip" / "attn.pth"]
-    return paths
-
-
 def build_target_encoder(cfg: TargetEncoderConfig, device: str = "cpu") -> TextEncoder:
     """MineCLIP text encoder (raw 512-d ``encode_text`` output)."""
     if cfg.kind == "tiny_mineclip":
@@ -84,11 +81,24 @@ def build_target_encoder(cfg: TargetEncoderConfig, device: str = "cpu") -> TextE
 
         return tiny_mineclip_text_encoder(seed=cfg.seed)
     from zh_steve.text.mineclip_text import MineClipTextEncoder
+    from zh_steve.weights import WeightsSpec, resolve_weights
 
-    found = next((p for p in mineclip_candidates(cfg) if p.is_file()), None)
-    if found is None:
+    if cfg.path is not None and not Path(cfg.path).expanduser().is_file():
         raise WeightsNotFoundError(f"MineCLIP text weights not found at {cfg.path}: {MINECLIP_HINT}")
-    return MineClipTextEncoder.from_checkpoint(found, device=device)
+    weights_dir = cfg.weights_dir if cfg.weights_dir and Path(cfg.weights_dir).expanduser().is_dir() else None
+    spec = WeightsSpec(weights_dir=weights_dir, mineclip=cfg.path, need=("mineclip_text",),
+                       allow_download=cfg.allow_download)
+    try:
+        resolved = resolve_weights(spec)
+    except WeightsNotFoundError as e:
+        where = cfg.path or f"{cfg.weights_dir}/mineclip/attn.pth"
+        raise WeightsNotFoundError(f"MineCLIP text weights not found at {where} ({_first_line(e)}): "
+                                   f"{MINECLIP_HINT}") from e
+    return MineClipTextEncoder.from_state_dict(resolved.mineclip_text_state_dict(), device=device)
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
 
 
 def build_source_encoder(cfg: SourceEncoderConfig, device: str = "cpu") -> TextEncoder:

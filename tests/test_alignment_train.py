@@ -98,12 +98,42 @@ def test_unknown_config_key_is_a_clear_error(tmp_path, capsys):
 
 
 def test_missing_mineclip_prints_one_line(tmp_path, capsys):
-    cfg = {"target_encoder": {"kind": "mineclip", "path": str(tmp_path / "attn.pth"), "search_cache": False}}
+    cfg = {"target_encoder": {"kind": "mineclip", "path": str(tmp_path / "attn.pth")}}
     assert main(["--config", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert err.startswith("missing: MineCLIP") and "attn.pth" in err and "download_weights" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_missing_mineclip_offline_resolution_prints_one_line(tmp_path, capsys, monkeypatch):
+    """No explicit path, nothing in weights/ or the caches, downloads refused: one line, nothing written."""
+    monkeypatch.setenv("ZS_WEIGHTS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("ZS_NO_DOWNLOAD", "1")
+    cfg = {"target_encoder": {"kind": "mineclip", "weights_dir": str(tmp_path / "weights")}}
+    assert main(["--config", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("missing: MineCLIP") and "download_weights" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_mineclip_resolved_from_weights_dir_in_official_layout(tmp_path):
+    """A full-size weights/mineclip/attn.pth (official layout, checked against the real manifest) is found through
+    zh_steve.weights.resolve_weights and loaded into the trainer's target encoder."""
+    from alignment.encoders import TargetEncoderConfig, build_target_encoder
+    from zh_steve.text.mineclip_text import MineClipTextConfig, MineClipTextModel
+
+    torch.manual_seed(0)
+    model = MineClipTextModel(MineClipTextConfig())
+    (tmp_path / "weights" / "mineclip").mkdir(parents=True)
+    sd = {f"model.clip_model.text_model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": sd}, tmp_path / "weights" / "mineclip" / "attn.pth")
+    enc = build_target_encoder(TargetEncoderConfig(weights_dir=str(tmp_path / "weights"), allow_download=False))
+    ref = enc.model.state_dict()
+    assert all(torch.equal(ref[k], v) for k, v in model.state_dict().items())
+    assert enc.encode(["chop a tree"]).shape == (1, 512)
 
 
 def test_help_and_bad_device(tmp_path, capsys):

@@ -89,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = Path(args.out)
+    first_env: list = []
     try:
         tasks = load_tasks(args.tasks_file, only=args.tasks)
+        first_env.append(make_env(args.env))  # fail fast (e.g. backend not installed) before loading models
         method_names = list(args.methods or METHODS_FOR_LANG[args.lang])
         agent = load_agent(args.agent_config, args.device)
         agent_info = agent.describe()
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         max_steps = args.max_steps or (FAKE_DEFAULT_MAX_STEPS if args.env == "fake" else None)
         test_double = args.env == "fake"
         def env_factory():
-            return make_env(args.env)
+            return first_env.pop() if first_env else make_env(args.env)
 
         meta = {
             "label": TEST_DOUBLE_LABEL if test_double else None,
@@ -143,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     except ZhSteveError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        for env in first_env:  # built to fail fast but never used (an error came first)
+            env.close()
     n_err = len(summary["errors"])
     print(f"wrote {out}/summary.md, summary.json, results.jsonl ({summary['episodes_recorded']} episodes, "
           f"{n_err} errors)" + (f" — {TEST_DOUBLE_LABEL}" if test_double else ""))

@@ -40,6 +40,10 @@ def _is_number(v: Any) -> bool:
 
 def _reset(agent: Any, text: str, lang: str, setup: "GoalSetup") -> None:
     """``agent.reset`` timed; numeric ``agent.timings["embed"]`` entries become ``embed.<stage>`` timings."""
+    # the translation baseline is never cached, so neither is ours: every instruction → goal is timed cold
+    clear = getattr(agent, "clear_instruction_cache", None)
+    if callable(clear):
+        clear()
     t0 = time.perf_counter()
     agent.reset(text, lang=lang)
     wall = (time.perf_counter() - t0) * 1e3

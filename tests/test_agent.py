@@ -95,6 +95,15 @@ def test_routing_and_cache(agent):
     assert agent.timings["embed"]["route"] == "zh"
 
 
+def test_clear_instruction_cache_forces_a_cold_embed(agent):
+    agent.reset("挖沙子")
+    agent.reset("挖沙子")
+    assert agent.timings["embed"]["cache_hit"] is True
+    agent.clear_instruction_cache()
+    agent.reset("挖沙子")
+    assert agent.timings["embed"]["cache_hit"] is False and agent.timings["embed"]["chinese_clip_ms"] > 0
+
+
 def test_prior_sample_is_fresh_per_reset_but_text_vector_is_cached(agent):
     agent.reset("挖泥土")
     g1 = agent.goal_embedding

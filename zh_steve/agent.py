@@ -174,6 +174,10 @@ class ZhSteveAgent:
             return
         self._goal = self._make_goal(instruction, lang)
 
+    def clear_instruction_cache(self) -> None:
+        """Forget cached instruction embeddings (benchmarks call this so every embed is timed cold)."""
+        self._cache.clear()
+
     @property
     def instruction(self) -> str | None:
         return self._goal.instruction if self._goal else None

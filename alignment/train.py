@@ -8,7 +8,8 @@ Steps, top to bottom:
   2. embed every unique text once per encoder (on-disk cache; re-runs encode nothing)
   3. fit the ladder: mean vector (floor) → ridge (λ on val) → ridge + residual MLP (early-stopped on val top-1)
   4. evaluate every rung on train/val/test → metrics table + metrics.json
-  5. save the rung with the best val top-1 → alignment.safetensors + config.json (zh_steve.AlignmentLayer)
+  5. save the rung with the best val top-1 whose val R² is within max_r2_drop of ridge's (the prior reads raw
+     vectors, so retrieval alone is not enough) → alignment.safetensors + config.json (zh_steve.AlignmentLayer)
 
 Outputs in --out: alignment.safetensors, config.json, metrics.json, train_log.jsonl (one line per epoch),
 pairs.jsonl, train_config.json, and every rung under rungs/<kind>/.
@@ -56,6 +57,7 @@ class TrainConfig:
     pairs: PairsConfig = field(default_factory=PairsConfig)
     ridge: RidgeConfig = field(default_factory=RidgeConfig)
     mlp: MLPConfig = field(default_factory=MLPConfig)
+    max_r2_drop: float = 0.1             # a rung may lose at most this much val R² to ridge to be chosen
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
@@ -149,6 +151,18 @@ def embed(pairset: PairSet, source: TextEncoder, target: TextEncoder, cfg: Train
                          target_identity=target.identity)
 
 
+def choose_rung(val: dict[str, dict[str, float]], max_r2_drop: float) -> str:
+    """Best val top-1 (then R²) among the rungs whose val R² is within ``max_r2_drop`` of ridge's.
+
+    Retrieval says the right class comes out; R² says the raw vector is where MineCLIP would put it. The STEVE-1
+    prior reads the raw vector, so a rung that wins retrieval by bending the raw geometry away (e.g. InfoNCE
+    overpowering MSE) is not shipped. The mean floor is always eligible as a last resort.
+    """
+    floor = val["ridge"]["r2"] - max_r2_drop if "ridge" in val else float("-inf")
+    eligible = [r for r in RUNGS if r in val and (val[r]["r2"] >= floor or r in ("mean", "ridge"))]
+    return max(eligible, key=lambda r: (val[r]["top1"], val[r]["r2"]))
+
+
 def run(cfg: TrainConfig) -> dict:
     t_start = time.time()
     seed_everything(cfg.seed)
@@ -194,7 +208,7 @@ def run(cfg: TrainConfig) -> dict:
     # 4. metrics for every rung on every split
     metrics = evaluate(layers, data)
     print(format_table(metrics))
-    chosen = max(RUNGS, key=lambda r: (metrics["val"][r]["top1"], metrics["val"][r]["r2"]))
+    chosen = choose_rung(metrics["val"], cfg.max_r2_drop)
     report = {**metrics, "chosen": chosen, "ridge_lambdas": ridge_rows, "diagnostics": diagnostics,
               "pairs": summary, "source_encoder": data.source_identity, "target_encoder": data.target_identity,
               "device": device, "seconds": time.time() - t_start}

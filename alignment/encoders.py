@@ -66,14 +66,6 @@ class TargetEncoderConfig:
             raise ConfigError(f"target_encoder.kind must be 'mineclip' or 'tiny_mineclip', got {self.kind!r}")
 
 
-def _weights_cache() -> Path | None:
-    try:
-        from zh_steve.weights.resolve import default_cache_dir
-    except ImportError:
-        return None
-    return default_cache_dir()
-
-
 def build_target_encoder(cfg: TargetEncoderConfig, device: str = "cpu") -> TextEncoder:
     """MineCLIP text encoder (raw 512-d ``encode_text`` output)."""
     if cfg.kind == "tiny_mineclip":
@@ -109,10 +101,9 @@ def build_source_encoder(cfg: SourceEncoderConfig, device: str = "cpu") -> TextE
         return tiny_chinese_clip_encoder(seed=cfg.seed)
     from zh_steve.text.chinese_clip import ChineseClipTextEncoder
 
-    name = cfg.name_or_path
-    cache = _weights_cache() if cfg.search_cache else None
-    if name == CHINESE_CLIP_HUB_ID and cache is not None and (cache / name.split("/")[1] / "config.json").is_file():
-        name = str(cache / name.split("/")[1])
+    from zh_steve.weights import local_snapshot
+
+    name = local_snapshot(cfg.name_or_path) if cfg.search_cache else cfg.name_or_path
     with _quiet_hub():
         try:
             return ChineseClipTextEncoder.from_pretrained(name, device=device, dtype=torch.float32,

@@ -183,4 +183,6 @@ def load_translator(
     if spec == "tiny":
         path = build_tiny_marian(cache_dir, texts)
         return MarianTranslator(path, num_beams=num_beams, max_new_tokens=12, device=device, min_new_tokens=3)
-    return MarianTranslator(spec, num_beams=num_beams, device=device)
+    from zh_steve.weights import local_snapshot
+
+    return MarianTranslator(local_snapshot(spec), num_beams=num_beams, device=device)

@@ -201,3 +201,19 @@ def test_default_cache_dir_honours_env(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "c"
     monkeypatch.delenv("ZS_WEIGHTS_CACHE")
     assert default_cache_dir().parts[-3:] == (".cache", "zh-steve", "weights")
+
+
+def test_local_snapshot_prefers_a_downloaded_copy_in_the_zh_steve_cache(tmp_path, monkeypatch):
+    """download_weights saves Chinese-CLIP / Marian under the cache; hub ids must find them offline."""
+    from zh_steve.weights import local_snapshot
+
+    monkeypatch.setenv("ZS_WEIGHTS_CACHE", str(tmp_path / "cache"))
+    assert local_snapshot("Helsinki-NLP/opus-mt-zh-en") == "Helsinki-NLP/opus-mt-zh-en"  # not downloaded
+    snap = tmp_path / "cache" / "opus-mt-zh-en"
+    snap.mkdir(parents=True)
+    assert local_snapshot("Helsinki-NLP/opus-mt-zh-en") == "Helsinki-NLP/opus-mt-zh-en"  # incomplete: no config
+    (snap / "config.json").write_text("{}")
+    assert local_snapshot("Helsinki-NLP/opus-mt-zh-en") == str(snap)
+    local = tmp_path / "my" / "model"
+    local.mkdir(parents=True)
+    assert local_snapshot(str(local)) == str(local)  # an existing local path is used as given

@@ -391,7 +391,7 @@ def build_parts(config: AgentConfig) -> AgentParts:
     from .prior import Steve1Prior
     from .text.chinese_clip import ChineseClipTextEncoder
     from .text.mineclip_text import MineClipTextEncoder
-    from .weights import WeightsSpec, resolve_weights
+    from .weights import WeightsSpec, local_snapshot, resolve_weights
 
     device, dtype = resolve_device(config.device), _DTYPES[config.dtype]
     if config.alignment is None or not Path(config.alignment).is_dir():
@@ -408,7 +408,7 @@ def build_parts(config: AgentConfig) -> AgentParts:
     load_policy_weights(policy, resolved.policy_state_dict())
     prior = Steve1Prior.from_state_dict(resolved.prior_state_dict())
     en = MineClipTextEncoder.from_state_dict(resolved.mineclip_text_state_dict(), device=device, dtype=dtype)
-    zh = ChineseClipTextEncoder.from_pretrained(config.chinese_clip, device=device, dtype=dtype)
+    zh = ChineseClipTextEncoder.from_pretrained(local_snapshot(config.chinese_clip), device=device, dtype=dtype)
     alignment = AlignmentLayer.from_pretrained(config.alignment)
     _warn_on_encoder_mismatch(alignment, zh.identity, en.identity)
     return AgentParts(

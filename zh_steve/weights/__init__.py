@@ -13,10 +13,11 @@ from .minestudio import HUB_REPO_ID, OFFICIAL_BEHAVIOUR, HubCheckpoint, check_hu
 from .official import OFFICIAL_FILES, OfficialFile, read_2x_model
 from .ranged import BlockFile, fetch_tensor_block, read_text_block_state_dict
 from .resolve import (ComponentSource, PolicySettings, ResolvedWeights, WeightsSpec, default_cache_dir,
-                      resolve_weights)
+                      local_snapshot, resolve_weights)
 
 __all__ = [
     "Expectations", "HUB_REPO_ID", "OFFICIAL_BEHAVIOUR", "HubCheckpoint", "check_hub_config", "OFFICIAL_FILES",
     "OfficialFile", "read_2x_model", "BlockFile", "fetch_tensor_block", "read_text_block_state_dict",
-    "ComponentSource", "PolicySettings", "ResolvedWeights", "WeightsSpec", "default_cache_dir", "resolve_weights",
+    "ComponentSource", "PolicySettings", "ResolvedWeights", "WeightsSpec", "default_cache_dir", "local_snapshot",
+    "resolve_weights",
 ]

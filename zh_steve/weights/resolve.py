@@ -50,6 +50,16 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "zh-steve" / "weights"
 
 
+def local_snapshot(name_or_path: str, cache_dir: str | Path | None = None) -> str:
+    """A hub id → the snapshot ``python -m zh_steve.download_weights`` saved in the zh-steve cache, if there;
+    anything else (a local dir, an id not downloaded) is returned unchanged for ``from_pretrained`` to resolve."""
+    if "/" not in name_or_path or Path(name_or_path).expanduser().exists():
+        return name_or_path
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    snapshot = root / name_or_path.split("/")[-1]
+    return str(snapshot) if (snapshot / "config.json").is_file() else name_or_path
+
+
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 

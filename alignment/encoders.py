@@ -90,7 +90,10 @@ def build_target_encoder(cfg: TargetEncoderConfig, device: str = "cpu") -> TextE
 
 
 def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    """The first sentence of an error message (the rest is advice that MINECLIP_HINT repeats)."""
+    text = " ".join(str(e).split())
+    end = text.find(". ")
+    return (text[:end] if end > 0 else text)[:300] or type(e).__name__
 
 
 def build_source_encoder(cfg: SourceEncoderConfig, device: str = "cpu") -> TextEncoder:

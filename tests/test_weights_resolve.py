@@ -217,3 +217,24 @@ def test_local_snapshot_prefers_a_downloaded_copy_in_the_zh_steve_cache(tmp_path
     local = tmp_path / "my" / "model"
     local.mkdir(parents=True)
     assert local_snapshot(str(local)) == str(local)  # an existing local path is used as given
+
+
+def test_unreachable_hub_is_one_clear_error_not_a_traceback(tmp_path, monkeypatch):
+    """No route to the hub (DNS failure, refused connection …) → WeightsNotFoundError saying what to do."""
+    import zh_steve.weights.hub as hub
+    from zh_steve.errors import WeightsNotFoundError
+    from zh_steve.weights import WeightsSpec, resolve_weights
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("ZS_NO_DOWNLOAD", raising=False)
+    monkeypatch.setattr(hub, "cached_file", lambda *a, **k: None)
+
+    class FakeApi:
+        def model_info(self, *a, **k):
+            raise ConnectionError("[Errno -2] Name or service not known")
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    with pytest.raises(WeightsNotFoundError, match="could not fetch .*Name or service not known.*download_weights"):
+        resolve_weights(WeightsSpec(cache_dir=tmp_path, need=("mineclip_text",), notify=lambda m: None))

@@ -7,11 +7,13 @@ raises first, naming what is missing.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import WeightsNotFoundError
+from ..errors import WeightsNotFoundError, ZhSteveError
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
@@ -32,6 +34,25 @@ def require_online(what: str) -> None:
                                    f"will not touch the network.")
 
 
+@contextmanager
+def network_errors(what: str) -> Iterator[None]:
+    """Turn any failure of a hub request (no route, DNS, HTTP 4xx/5xx, a broken transfer) into one
+    :class:`WeightsNotFoundError` that says what could not be fetched and what to do instead."""
+    try:
+        yield
+    except ZhSteveError:
+        raise
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # httpx / huggingface_hub / fsspec raise many unrelated types for network trouble
+        reason = " ".join(str(e).split())[:300] or type(e).__name__
+        raise WeightsNotFoundError(
+            f"could not fetch {what} from the Hugging Face hub ({type(e).__name__}: {reason}). Run "
+            "`python -m zh_steve.download_weights` on a machine with internet and copy ~/.cache/zh-steve/weights "
+            "here, or point the config at local files; set HF_HUB_OFFLINE=1 to skip the network entirely."
+        ) from e
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """What the Hub reports about one file of a repo at one commit."""
@@ -47,7 +68,8 @@ def repo_files(repo_id: str, revision: str | None = None) -> tuple[str, dict[str
     from huggingface_hub import HfApi
 
     require_online(f"the file list of {repo_id}")
-    info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
+    with network_errors(f"the file list of {repo_id}"):
+        info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
     files = {}
     for s in info.siblings or []:
         lfs = s.lfs
@@ -63,7 +85,8 @@ def download_file(repo_id: str, filename: str, local_dir: str | Path, revision: 
     from huggingface_hub import hf_hub_download
 
     require_online(f"{repo_id}/{filename}")
-    return Path(hf_hub_download(repo_id, filename, revision=revision, local_dir=str(local_dir)))
+    with network_errors(f"{repo_id}/{filename}"):
+        return Path(hf_hub_download(repo_id, filename, revision=revision, local_dir=str(local_dir)))
 
 
 def cached_file(repo_id: str, filename: str, revision: str | None = None) -> Path | None:

@@ -291,8 +291,10 @@ def resolve_weights(spec: WeightsSpec | None = None) -> ResolvedWeights:
             commit, files = hub.repo_files(spec.repo_id, spec.revision)  # pin the commit the bytes come from
             if HUB_WEIGHTS_FILE not in files:
                 raise WeightsNotFoundError(f"{spec.repo_id}@{commit[:10]} has no {HUB_WEIGHTS_FILE}")
-            got = fetch_tensor_block(hub_source(spec.repo_id, HUB_WEIGHTS_FILE, commit),
-                                     cache / TEXT_BLOCK_RELPATH, expected=expected.hub_text_shapes(), progress=True)
+            with hub.network_errors(f"the MineCLIP text tower of {spec.repo_id}"):  # ranged reads over HTTP
+                got = fetch_tensor_block(hub_source(spec.repo_id, HUB_WEIGHTS_FILE, commit),
+                                         cache / TEXT_BLOCK_RELPATH, expected=expected.hub_text_shapes(),
+                                         progress=True)
             sources["mineclip_text"] = ComponentSource(got.path, LAYOUT_TEXT_BLOCK, "download")
         else:
             path = download_hub_layout(cache / "minestudio", spec.repo_id, spec.revision, notify)

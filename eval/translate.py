@@ -13,12 +13,13 @@ import hashlib
 import io
 import itertools
 import json
+import pickle
 import time
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from zh_steve.errors import WeightsNotFoundError
+from zh_steve.errors import UnsafeCheckpointError, WeightsNotFoundError
 
 REAL_MARIAN = "Helsinki-NLP/opus-mt-zh-en"
 TINY_LABEL = "tiny random Marian (offline stand-in)"
@@ -51,6 +52,11 @@ class MarianTranslator:
                 warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
                 self.tokenizer = MarianTokenizer.from_pretrained(self.source)
             self.model = MarianMTModel.from_pretrained(self.source).to(device).eval()
+        except pickle.UnpicklingError as e:  # transformers loads .bin weights-only; say so in our own terms
+            raise UnsafeCheckpointError(
+                f"refused to load MarianMT {self.source!r}: its pickled weights reference objects outside torch's "
+                f"weights-only allowlist ({str(e).splitlines()[0][:200]}). Use the safetensors weights instead."
+            ) from e
         except (OSError, ValueError, TypeError) as e:
             raise WeightsNotFoundError(
                 f"could not load MarianMT {self.source!r} ({type(e).__name__}: {e}). Download it on a machine "

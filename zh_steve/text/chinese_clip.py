@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError, InvalidInstructionError, WeightsNotFoundError
+from ..errors import (CheckpointError, ConfigError, InvalidInstructionError, UnsafeCheckpointError,
+                      WeightsNotFoundError)
 from .mineclip_text import state_dict_digest
 
 DEFAULT_MODEL = "OFA-Sys/chinese-clip-vit-base-patch16"
@@ -128,6 +130,11 @@ class ChineseClipTextEncoder:
                 name, revision=revision, local_files_only=offline, output_loading_info=True, dtype=torch.float32,
                 ignore_mismatched_sizes=True,
             )
+        except pickle.UnpicklingError as e:  # a .bin whose unpickling would need more than tensors
+            raise UnsafeCheckpointError(
+                f"refused to load Chinese-CLIP {name!r}: its pickled weights reference objects outside torch's "
+                f"weights-only allowlist ({str(e).splitlines()[0][:200]}). Use the safetensors weights instead."
+            ) from e
         except OSError as e:  # not cached / no network / not a model dir
             raise WeightsNotFoundError(
                 f"Chinese-CLIP model {name!r} could not be loaded ({str(e).splitlines()[0][:300]}). "

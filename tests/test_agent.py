@@ -196,3 +196,17 @@ def test_argmax_mode_is_deterministic_without_seed(repo_root, tmp_path):
         ag.reset("挖泥土")
         outs.append([np.asarray(ag.act(o)["camera"]).tolist() for o in _frames(4, 64, 64, seed=5)])
     assert outs[0] == outs[1]
+
+
+def test_bfloat16_agent_acts(repo_root, tmp_path):
+    """dtype: bfloat16 runs the text towers, prior and policy in bf16 and still returns valid MineRL actions."""
+    from zh_steve.config_utils import load_config
+
+    cfg = load_config(repo_root / TINY)
+    cfg["dtype"] = "bfloat16"
+    cfg["tiny"]["cache_dir"] = str(tmp_path)
+    ag = ZhSteveAgent.from_config(cfg)
+    assert next(ag.parts.policy.parameters()).dtype == torch.bfloat16
+    ag.reset("挖泥土")
+    for obs in _frames(3, 72, 128, seed=7):
+        _assert_minerl_action(ag.act(obs))

@@ -51,8 +51,12 @@ def safe_torch_load(path: str | Path, *, safe_globals: Iterable[Any] = (), hint:
             f"({str(e).splitlines()[0][:300]}). zh-steve never unpickles arbitrary code; if this file is "
             f"genuine, convert it to safetensors on a trusted machine."
         ) from e
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"could not read {path} as a torch checkpoint: {e}") from e
+    except Exception as e:  # junk or truncated bytes surface as KeyError, ValueError, RuntimeError, EOFError, …
+        reason = " ".join(str(e).split())[:300] or "no message"
+        raise CheckpointError(
+            f"could not read {path} as a torch checkpoint ({type(e).__name__}: {reason}); the file may be corrupt "
+            f"or truncated: download it again" + (f". {hint}" if hint else "")
+        ) from e
 
 
 class RestrictedUnpickler(pickle.Unpickler):

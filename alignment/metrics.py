@@ -7,7 +7,9 @@ cosine) and R² in the standardised target space; raw cosine, centred cosine and
 next to them.
 
 Ties (e.g. a constant predictor sitting exactly on the centre) are scored as the expectation under random
-tie-breaking, so a constant predictor scores chance: top-1 = 1/C, MRR = H_C / C.
+tie-breaking, so a constant predictor scores chance: top-1 = 1/C, MRR = H_C / C. A prediction with a NaN or
+inf in it retrieves nothing (0 for every retrieval metric): NaN compares false with everything, and would
+otherwise count as ranked first.
 """
 
 from __future__ import annotations
@@ -41,13 +43,15 @@ def retrieval(
     for s in range(0, pred.shape[0], chunk):
         q = F.normalize(pred[s:s + chunk].double() - center, dim=-1)       # [n, D]
         sims = q @ cand.T                                                  # [n, C]
+        finite = torch.isfinite(sims).all(1)                               # [n]; non-finite rows score 0
+        sims = torch.where(finite[:, None], sims, torch.zeros_like(sims))
         own = sims.gather(1, target_idx[s:s + chunk].long().view(-1, 1))   # [n, 1]
         greater = (sims > own + tol).sum(1).double()                       # g
         ties = ((sims - own).abs() <= tol).sum(1).double() - 1.0           # t (others equal to own)
         # own rank is uniform on g+1 … g+t+1
-        top1 += ((1.0 - greater) / (ties + 1.0)).clamp(0, 1).sum().item()
-        top5 += ((5.0 - greater) / (ties + 1.0)).clamp(0, 1).sum().item()
-        rr += ((_harmonic(greater + ties + 1.0) - _harmonic(greater)) / (ties + 1.0)).sum().item()
+        top1 += (((1.0 - greater) / (ties + 1.0)).clamp(0, 1) * finite).sum().item()
+        top5 += (((5.0 - greater) / (ties + 1.0)).clamp(0, 1) * finite).sum().item()
+        rr += ((_harmonic(greater + ties + 1.0) - _harmonic(greater)) / (ties + 1.0) * finite).sum().item()
     n = max(1, pred.shape[0])
     return {"top1": top1 / n, "top5": top5 / n, "mrr": rr / n}
 

@@ -84,3 +84,16 @@ def test_format_table_lists_every_rung():
     m = alignment_metrics(emb, torch.arange(6), emb, emb.mean(0), emb.std(0))
     text = format_table({"val": {"mean": m, "ridge": m}})
     assert "val" in text and "ridge" in text and "top1" in text
+
+
+def test_non_finite_predictions_retrieve_nothing():
+    # NaN compares false with everything, so a NaN row used to count as "nothing ranked above it": top-1 = 1,
+    # and a ridge λ that produced NaN weights would win the λ search
+    emb = _classes()
+    idx = torch.arange(6)
+    pred = emb.clone()
+    pred[0, 0] = math.nan
+    pred[1, 2] = math.inf
+    m = retrieval(pred, idx, emb)
+    assert m["top1"] == pytest.approx(4 / 6) and m["top5"] == pytest.approx(4 / 6) and m["mrr"] == pytest.approx(4 / 6)
+    assert retrieval(torch.full((3, 8), math.nan), idx[:3], emb) == {"top1": 0.0, "top5": 0.0, "mrr": 0.0}

@@ -148,8 +148,14 @@ def fit_ridge(data: AlignmentData, cfg: RidgeConfig | None = None) -> tuple[Alig
     xty = evecs.T @ (xc.T @ yc / n)                                          # [Din, Dout] in the eigenbasis
     val = data.splits["val"]
     rows, best, best_key = [], None, None
+    # directions with (numerically) zero variance get weight 0 instead of 0/0: with λ = 0 and a rank-deficient
+    # covariance (N < Din, constant dims) this is the minimum-norm least-squares solution, not NaN
+    evals = evals.clamp_min(0)
+    cutoff = evals.max() * evals.numel() * torch.finfo(evals.dtype).eps
     for lam in cfg.lambdas:
-        w = evecs @ (xty / (evals.clamp_min(0) + lam).unsqueeze(1))          # [Din, Dout]
+        denom = evals + lam
+        inv = torch.where(denom > cutoff, 1.0 / denom.clamp_min(cutoff), torch.zeros_like(denom))
+        w = evecs @ (xty * inv.unsqueeze(1))                                  # [Din, Dout]
         b = y_mu - x_mu @ w
         layer = copy.deepcopy(base)
         layer.config.ridge_lambda = float(lam)

@@ -96,3 +96,23 @@ def test_nce_over_all_prompts_option_runs():
     assert layer(data.splits["val"].x).shape == (data.splits["val"].x.shape[0], 32)
     with pytest.raises(ConfigError, match="nce_candidates"):
         MLPConfig(nce_candidates="some")
+
+
+def test_ridge_lambda_zero_on_rank_deficient_data_is_min_norm_least_squares():
+    # fewer train pairs than input dims: the covariance is singular, λ = 0 used to divide 0 by 0 (NaN weights)
+    g = torch.Generator().manual_seed(0)
+    c, d_in, d_out = 40, 64, 16
+    y = torch.randn(c, d_out, generator=g) + 3.0
+    x = torch.randn(c, d_in, generator=g)
+    cls = torch.arange(c)
+    tr, va = torch.arange(30), torch.arange(30, 40)
+    data = AlignmentData({"train": SplitData(x[tr], cls[tr]), "val": SplitData(x[va], cls[va]),
+                          "test": SplitData(x[va], cls[va])}, y, tr)
+    layer, rows = fit_ridge(data, RidgeConfig(lambdas=[0.0]))
+    assert torch.isfinite(layer.linear.weight).all() and rows[0]["val_top1"] < 0.5
+    xs = layer.standardize_input(x[tr]).double()
+    ys = ((y[tr] - layer.y_mean) / layer.y_std).double()
+    xc, yc = xs - xs.mean(0), ys - ys.mean(0)
+    w_ref = torch.linalg.pinv(xc) @ yc                                      # minimum-norm least squares
+    assert torch.allclose(layer.linear.weight.double().T, w_ref, atol=1e-4)
+    assert torch.allclose(layer(x[tr]), y[tr], atol=1e-3)                 # interpolates the train targets

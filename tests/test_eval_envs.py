@@ -239,3 +239,59 @@ def test_minedojo_observation_is_mapped_to_minerl_keys():
     assert o["inventory"] == {"birch_log": 3.0, "wheat_seeds": 3.0, "red_tulip": 1.0}
     assert o["location_stats"] == {"xpos": 1.0, "ypos": 70.0, "zpos": -3.0, "pitch": -20.0, "yaw": 45.0}
     assert o["life_stats"]["air"] == 250.0
+
+
+class _OldGymMineRL:
+    """Stand-in with MineRL 1.0's old-gym API: reset → obs; step → 4-tuple; a lost socket → random obs + error."""
+
+    def __init__(self, fail_at: int | None = None):
+        self.fail_at, self.t, self.sent = fail_at, 0, []
+
+    def seed(self, seed):
+        assert isinstance(seed, int)  # MineRL asserts an int seed
+
+    def reset(self):
+        self.t = 0
+        return {"pov": np.zeros((4, 4, 3), np.uint8), "inventory": {"dirt": np.array(0)}}
+
+    def step(self, action):
+        self.t += 1
+        self.sent.append(action)
+        if self.t == self.fail_at:  # what _MultiAgentEnv.step returns when the socket times out
+            return ({"pov": np.zeros((4, 4, 3), np.uint8), "inventory": {"dirt": np.array(37)}}, 0, True,
+                    {"error": "Connection timed out!"})
+        return {"pov": np.zeros((4, 4, 3), np.uint8), "inventory": {"dirt": np.array(0)}}, 0.0, False, {"isGuiOpen": 0}
+
+    def close(self):
+        pass
+
+
+def _minerl_adapter(raw):
+    from eval.envs.minerl_env import MineRLEnv
+
+    env = MineRLEnv.__new__(MineRLEnv)
+    env._env = raw
+    return env
+
+
+def test_minerl_lost_connection_is_a_crash_not_a_random_observation():
+    env = _minerl_adapter(_OldGymMineRL(fail_at=2))
+    env.reset(seed=5)
+    obs, _, terminated, _, info = env.step(noop_action())
+    assert obs["isGuiOpen"] == 0 and not terminated
+    with pytest.raises(EnvCrashedError, match="random"):
+        env.step(noop_action())
+
+
+def test_minerl_actions_are_sent_as_ints_and_a_flat_camera():
+    raw = _OldGymMineRL()
+    env = _minerl_adapter(raw)
+    env.reset(seed=1)
+    a = noop_action()
+    a.update(attack=np.array([True]), forward=True, jump=np.int64(1), camera=np.array([[1.5, -2.0]]))
+    env.step(a)
+    sent = raw.sent[-1]
+    assert sent["attack"] == 1 and type(sent["attack"]) is int and type(sent["forward"]) is int
+    assert sent["jump"] == 1 and sent["ESC"] == 0
+    assert sent["camera"].shape == (2,) and sent["camera"].dtype == np.float32
+    assert sent["camera"].tolist() == [1.5, -2.0]

@@ -1,9 +1,22 @@
 """MineRL 1.0 ``HumanSurvival`` configured exactly as STEVE-1 runs it, behind the 5-tuple protocol.
 
 STEVE-1 builds ``HumanSurvival(**ENV_KWARGS).make()`` with fov 70, gamma 2, gui scale 1, 640×360,
-cursor size 16 and frameskip 1. MineRL 1.0 still uses old gym (``step`` → 4-tuple, seeding via
-``env.seed``); this adapter turns that into ``(obs, reward, terminated, truncated, info)`` with
-``truncated = info["TimeLimit.truncated"]`` and copies ``info["isGuiOpen"]`` into ``obs`` when present.
+cursor size 16 and frameskip 1. MineRL 1.0 still uses old gym (``reset`` → obs, ``step`` → 4-tuple, seeding
+via ``env.seed(int)`` before *every* reset: MineRL forgets the seed after each reset); this adapter turns
+that into ``(obs, reward, terminated, truncated, info)`` with ``truncated = info["TimeLimit.truncated"]``
+and copies ``info["isGuiOpen"]`` (a *monitor* in MineRL 1.0, so it is in ``info``, not ``obs``) into ``obs``.
+
+Facts checked against minerl v1.0 (``minerl/env/_multiagent.py``, ``herobraine/hero/handlers``):
+
+- When the socket to Minecraft times out or breaks, ``step`` does not raise: it returns
+  ``observation_space.sample()`` (a *random* inventory, position, …), ``done=True`` and
+  ``info == {"error": "Connection timed out!"}``; the next ``step`` raises. Scoring that random observation
+  would invent successes, so the adapter raises :class:`EnvCrashedError` instead and the harness restarts
+  the env and reruns the episode.
+- Actions are turned into Minecraft commands with ``str()`` of each value (``"attack 1"``,
+  ``"camera 0.6 -1.6"``), so a Python/numpy ``bool`` would be sent as ``"attack True"``. The adapter sends
+  buttons as ints 0/1 and ``camera`` as float32 ``(2,)`` [pitch, yaw] degrees (a ``(1, 2)`` batch is
+  flattened).
 """
 
 from __future__ import annotations
@@ -11,7 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Info, Obs, unavailable
+import numpy as np
+
+from .base import EnvCrashedError, Info, Obs, unavailable
 
 STEVE1_ENV_KWARGS: dict[str, Any] = dict(
     fov_range=[70, 70],
@@ -41,6 +56,22 @@ def _with_gui(obs: Obs, info: Info) -> Obs:
     return obs
 
 
+def to_env_action(action: Mapping[str, Any]) -> dict[str, Any]:
+    """A MineRL action dict with buttons as ints 0/1 and ``camera`` as float32 ``(2,)`` (see module doc)."""
+    out: dict[str, Any] = {}
+    for key, value in action.items():
+        arr = np.asarray(value)
+        if key == "camera":
+            cam = arr.astype(np.float32).reshape(-1)
+            if cam.shape != (2,):
+                raise ValueError(f"action['camera'] must hold 2 numbers [pitch, yaw], got shape {arr.shape}")
+            out[key] = cam
+        else:
+            flat = arr.reshape(-1)
+            out[key] = int(bool(flat[0])) if flat.size else 0
+    return out
+
+
 class MineRLEnv:
     """``MineRLHumanSurvival-v0`` with STEVE-1's settings."""
 
@@ -62,7 +93,10 @@ class MineRLEnv:
         return _with_gui(obs, dict(info)), dict(info)
 
     def step(self, action: Mapping[str, Any]) -> tuple[Obs, float, bool, bool, Info]:
-        obs, reward, terminated, truncated, info = split_done(self._env.step(dict(action)))
+        obs, reward, terminated, truncated, info = split_done(self._env.step(to_env_action(action)))
+        if "error" in info:
+            raise EnvCrashedError(f"MineRL lost its Minecraft connection ({info['error']}); the observation it "
+                                  "returned is a random sample, not the game state")
         return _with_gui(obs, info), reward, terminated, truncated, info
 
     def close(self) -> None:

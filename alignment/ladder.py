@@ -90,7 +90,13 @@ class MLPConfig:
 # ----------------------------------------------------------------------------------------------------------
 
 def _std(t: torch.Tensor) -> torch.Tensor:
-    return t.std(0, unbiased=False).clamp_min(1e-6)
+    """Per-dimension std; a dimension (numerically) constant on train gets 1, i.e. it is only centred.
+
+    Dividing by a clamped ~0 std would turn a tiny deviation at inference into a huge standardised input.
+    """
+    s = t.std(0, unbiased=False)
+    tiny = 1e-6 * t.abs().amax(0).clamp_min(1.0)
+    return torch.where(s > tiny, s, torch.ones_like(s))
 
 
 def new_layer(data: AlignmentData, kind: str, **cfg_kwargs) -> AlignmentLayer:

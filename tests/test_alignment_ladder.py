@@ -116,3 +116,16 @@ def test_ridge_lambda_zero_on_rank_deficient_data_is_min_norm_least_squares():
     w_ref = torch.linalg.pinv(xc) @ yc                                      # minimum-norm least squares
     assert torch.allclose(layer.linear.weight.double().T, w_ref, atol=1e-4)
     assert torch.allclose(layer(x[tr]), y[tr], atol=1e-3)                 # interpolates the train targets
+
+
+def test_a_dimension_constant_on_train_is_only_centred():
+    # a clamped ~0 std made a 0.01 deviation at val time a 10⁴ standardised input (and the MLP amplified it)
+    data = synthetic(nonlinear=False, classes=50)
+    data.splits["train"].x[:, 3] = 0.3
+    data.class_emb[data.train_classes, 5] = 2.0
+    layer = fit_mean(data)
+    assert layer.x_std[3] == 1.0 and layer.y_std[5] == 1.0
+    assert layer.x_std[0] == pytest.approx(data.splits["train"].x[:, 0].std(unbiased=False).item(), rel=1e-5)
+    x = data.splits["val"].x.clone()
+    x[:, 3] = 0.31
+    assert torch.allclose(layer.standardize_input(x)[:, 3], torch.full((x.shape[0],), 0.01), atol=1e-5)

@@ -9,6 +9,12 @@ up); ``life_stats.air`` is 300 out of water and drops by one per tick while the 
 Inventory and statistic metrics count what was *gained*: the value at a step minus the value at reset,
 maximised over the episode (STEVE-1's programmatic evaluator takes the episode maximum of the inventory
 count of items whose name contains a substring such as ``_log``, ``dirt`` or ``seed``).
+
+MineRL 1.0 statistics (``mine_block``, ``kill_entity``, …) come from ``ObserveFromFullStats(stat)``, whose
+keys are taken from ``mc_constants.1.16.json`` (``minerl_keys`` such as ``["mine_block", "oak_leaves"]``).
+Public minerl versions differ in how they select those keys (``stat in keys`` vs ``keys[1] == stat``; the
+latter matches nothing with the 1.16 two-element keys), so an always-empty statistic dict is treated as
+"not provided" (score ``None``). Unconfirmed without a MineRL install: check one real observation.
 """
 
 from __future__ import annotations
@@ -171,14 +177,28 @@ class InventoryCount(_GainMetric):
 
 
 class StatGain(_GainMetric):
-    """A Minecraft statistic such as ``mine_block`` (blocks broken) or ``kill_entity`` (mobs killed)."""
+    """A Minecraft statistic such as ``mine_block`` (blocks broken) or ``kill_entity`` (mobs killed).
+
+    MineRL fills a statistic dict with every block/entity (zeros by default), so a dict that stays empty for
+    the whole episode means the backend's handler produced no keys at all: the score is then ``None``
+    (not measurable), never a silent 0.
+    """
 
     name = "stat_gain"
     params = {"stat": str, "items": list, "exclude": list}
     required = {"stat": True, "items": True, "exclude": False}
 
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.saw_keys = False
+
     def _counts(self, v: StepView) -> dict[str, float] | None:
-        return v.stats.get(self.p["stat"])
+        counts = v.stats.get(self.p["stat"])
+        self.saw_keys = self.saw_keys or bool(counts)
+        return counts
+
+    def score(self) -> float | None:
+        return super().score() if self.saw_keys else None
 
 
 class _PositionMetric(Metric):

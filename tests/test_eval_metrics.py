@@ -101,3 +101,19 @@ def test_metric_without_its_inputs_is_unmeasurable(name):
     m = METRICS[name](**params)
     m.update(StepView.from_obs({"pov": POV}))
     assert m.score() is None
+
+
+def test_a_statistic_that_never_has_keys_is_unmeasurable_not_zero():
+    # a MineRL stat handler that matched no keys yields {} every step: that is "not provided", not 0 kills
+    task = {t.name: t for t in load_tasks()}["leaves"]
+    assert task.metric.evaluate(seq(obs(), obs(), obs())) == (None, None)
+    assert task.metric.evaluate(seq(obs(mine={"oak_leaves": 0}), obs(mine={"oak_leaves": 0}))) == (0.0, False)
+
+
+def test_fake_env_reports_its_statistics_from_reset_on():
+    from eval.envs import FakeMinecraftEnv
+
+    o, info = FakeMinecraftEnv(height=8, width=8).reset(seed=0)
+    assert o["mine_block"]["oak_leaves"] == 0 and o["kill_entity"]["pig"] == 0
+    tasks = {t.name: t for t in load_tasks()}
+    assert tasks["leaves"].metric.evaluate([(o, info)]) == (0.0, False)

@@ -125,8 +125,9 @@ class FakeMinecraftEnv:
         self.air = MAX_AIR
         self.sink = 0.0
         self.inventory: dict[str, int] = {}
-        self.mine_block: dict[str, int] = {}
-        self.kill_entity: dict[str, int] = {}
+        # like MineRL, every statistic the world can produce is present from the start (zeros)
+        self.mine_block: dict[str, int] = dict.fromkeys(HARDNESS, 0)
+        self.kill_entity: dict[str, int] = {"pig": 0}
         self.water_cm = {"walk_on_water_one_cm": 0, "walk_under_water_one_cm": 0}
         self.breaking: tuple[str, int] | None = None
         self.pig_hp = 10

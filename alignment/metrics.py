@@ -4,7 +4,8 @@ MineCLIP text embeddings of short instructions are crowded (high mean pairwise c
 MSE flatter a predictor that always outputs the mean vector. The metrics that matter are class-level retrieval
 (top-1 / top-5 / MRR of the aligned vector among the MineCLIP embeddings of *all* class prompts, by centred
 cosine) and R² in the standardised target space; raw cosine, centred cosine and the norm ratio are reported
-next to them.
+next to them. :func:`alignment_metrics` centres on ``y_mean``, the mean of the *train* class prompts: the
+centre the training losses use, fitted without val/test prompts, and the exact output of the mean floor.
 
 Ties (e.g. a constant predictor sitting exactly on the centre) are scored as the expectation under random
 tie-breaking, so a constant predictor scores chance: top-1 = 1/C, MRR = H_C / C. A prediction with a NaN or
@@ -67,11 +68,15 @@ def r2_standardized(pred: torch.Tensor, target: torch.Tensor, y_mean: torch.Tens
 def alignment_metrics(
     pred: torch.Tensor, target_idx: torch.Tensor, class_emb: torch.Tensor, y_mean: torch.Tensor, y_std: torch.Tensor,
 ) -> dict[str, float]:
-    """All metrics of raw predictions ``pred`` [N, D] whose true classes are ``target_idx`` [N]."""
+    """All metrics of raw predictions ``pred`` [N, D] whose true classes are ``target_idx`` [N].
+
+    ``y_mean`` / ``y_std``: the train class prompts' per-dimension mean and std (the layer's standardisation);
+    ``y_mean`` is also the centre for the retrieval and centred-cosine metrics.
+    """
     if pred.shape[0] == 0:
         return {k: math.nan for k in METRIC_KEYS} | {"n": 0}
     target = class_emb[target_idx.long()]
-    center = class_emb.double().mean(0)
+    center = y_mean.double()
     out = retrieval(pred, target_idx, class_emb, center)
     out["r2"] = r2_standardized(pred, target, y_mean, y_std)
     out["raw_cos"] = F.cosine_similarity(pred.double(), target.double(), dim=-1).mean().item()

@@ -97,3 +97,20 @@ def test_non_finite_predictions_retrieve_nothing():
     m = retrieval(pred, idx, emb)
     assert m["top1"] == pytest.approx(4 / 6) and m["top5"] == pytest.approx(4 / 6) and m["mrr"] == pytest.approx(4 / 6)
     assert retrieval(torch.full((3, 8), math.nan), idx[:3], emb) == {"top1": 0.0, "top5": 0.0, "mrr": 0.0}
+
+
+def test_mean_floor_is_chance_on_held_out_classes():
+    # held-out classes sit away from the train prompts (unseen verbs/objects); the floor predicts the train
+    # prompts' mean. Centred on the mean of *all* prompts, that constant pointed away from the held-out classes
+    # and scored below chance; centred on the train mean (the training losses' centre) it is exactly chance.
+    g = torch.Generator().manual_seed(0)
+    c, d = 40, 16
+    emb = torch.randn(c, d, generator=g) + 10.0
+    train, held = torch.arange(30), torch.arange(30, 40)
+    emb[held] += 2.0 * torch.randn(d, generator=g)
+    y_mean, y_std = emb[train].mean(0), emb[train].std(0)
+    pred = y_mean.expand(len(held), -1)
+    m = alignment_metrics(pred, held, emb, y_mean, y_std)
+    harmonic = sum(1.0 / k for k in range(1, c + 1))
+    assert m["top1"] == pytest.approx(1 / c) and m["top5"] == pytest.approx(5 / c)
+    assert m["mrr"] == pytest.approx(harmonic / c)

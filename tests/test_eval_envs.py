@@ -295,3 +295,52 @@ def test_minerl_actions_are_sent_as_ints_and_a_flat_camera():
     assert sent["jump"] == 1 and sent["ESC"] == 0
     assert sent["camera"].shape == (2,) and sent["camera"].dtype == np.float32
     assert sent["camera"].tolist() == [1.5, -2.0]
+
+
+def _fake_minedojo(monkeypatch):
+    """A stand-in ``minedojo`` module whose ``make`` records its arguments."""
+    import sys
+    import types
+
+    made = []
+
+    class Sim:
+        def __init__(self, kwargs):
+            self.kwargs, self.closed, self.resets = kwargs, False, 0
+
+        def seed(self, seed):  # MineDojoSim.seed: only re-seeds the generator used while building
+            pass
+
+        def reset(self):
+            self.resets += 1
+            return {"rgb": np.zeros((3, 4, 5), np.uint8)}
+
+        def step(self, vec):
+            return {"rgb": np.zeros((3, 4, 5), np.uint8)}, 0.0, False, {}
+
+        def close(self):
+            self.closed = True
+
+    def make(task_id, **kwargs):
+        made.append(Sim(kwargs))
+        return made[-1]
+
+    monkeypatch.setitem(sys.modules, "minedojo", types.SimpleNamespace(make=make))
+    return made
+
+
+def test_minedojo_episode_seed_selects_a_fresh_copy_of_the_same_world(monkeypatch):
+    from eval.envs.minedojo_env import MineDojoEnv
+
+    made = _fake_minedojo(monkeypatch)
+    env = MineDojoEnv()
+    env.reset(seed=11)
+    env.step(noop_action())
+    env.reset(seed=11)  # the second method of the pair: same world, regenerated
+    assert len(made) == 1 and made[0].resets == 2
+    kw = made[0].kwargs
+    assert kw["world_seed"] == 11 and kw["regenerate_world_after_reset"] is True and kw["cam_interval"] == 0.1
+    env.reset(seed=12)  # next episode: another world
+    assert len(made) == 2 and made[0].closed and made[1].kwargs["world_seed"] == 12
+    env.close()
+    assert made[1].closed

@@ -18,7 +18,7 @@ uses c = 0.1° (k = 1800, n = 3601 bins): every VPT turn is reproduced within 0.
 What a MineRL 1.0 action cannot express in MineDojo (dropped, and counted in ``info["unexpressed"]``):
   - hotbar.1–9: there are no hotbar keys. The closest, ``equip`` of inventory slot k−1, is used when that
     slot holds an item and no other functional action is taken this step (MineDojo then runs two extra
-    no-op ticks, as it does after every equip); otherwise the key is dropped.
+    no-op ticks, as it does after every drop/craft/equip/place/destroy); otherwise the key is dropped.
   - inventory: no inventory GUI in MineDojo, so the ``inventory`` task cannot succeed there.
   - ESC, pickItem, swapHands: no equivalent.
   - one functional action per step: attack and use together become attack (then use, then drop);
@@ -168,7 +168,17 @@ def minedojo_obs_to_minerl(obs: Mapping[str, Any]) -> Obs:
 
 
 class MineDojoEnv:
-    """A MineDojo task (default: the open-ended world) with MineRL-style actions and observations."""
+    """A MineDojo task (default: the open-ended world) with MineRL-style actions and observations.
+
+    Seeding: ``MineDojoSim.seed()`` only re-seeds a generator that MineDojo reads while *building* the
+    simulator, and by default (``regenerate_world_after_reset=False``) every reset reuses one world, changed
+    by the episodes before it. So paired methods would not see the same world. This adapter instead builds
+    the simulator with ``world_seed=seed`` and ``regenerate_world_after_reset=True`` and rebuilds it whenever
+    the episode seed changes: episodes that share a seed (the methods of one pair) each start in a freshly
+    generated copy of the same world. A rebuild restarts Minecraft (tens of seconds). ``world_seed``,
+    ``seed`` and ``regenerate_world_after_reset`` are ``MineDojoSim`` arguments; that the "open-ended" task
+    passes them through from ``minedojo.make`` is assumed, not checked on a MineDojo install.
+    """
 
     name = "minedojo"
     is_test_double = False
@@ -184,9 +194,22 @@ class MineDojoEnv:
             import minedojo
         except Exception as e:  # ImportError, or numpy>=1.24 failures inside minedojo
             raise unavailable("minedojo", e) from e
+        self._minedojo = minedojo
         self.cam_interval = check_cam_interval(cam_interval)
-        self._env = minedojo.make(task_id, image_size=tuple(image_size), cam_interval=self.cam_interval, **kwargs)
+        self._make_args = (task_id, tuple(image_size), dict(kwargs))
+        self._env: Any = None
+        self._world_seed: int | None = None
         self._inv_names: list[str] | None = None
+
+    def _build(self, seed: int | None) -> None:
+        task_id, image_size, kwargs = self._make_args
+        if seed is not None:
+            kwargs = {**kwargs, "world_seed": int(seed), "seed": int(seed), "regenerate_world_after_reset": True}
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+        self._env = self._minedojo.make(task_id, image_size=image_size, cam_interval=self.cam_interval, **kwargs)
+        self._world_seed = seed
 
     def _convert(self, raw: Mapping[str, Any]) -> Obs:
         inv = raw.get("inventory")
@@ -195,9 +218,9 @@ class MineDojoEnv:
         return minedojo_obs_to_minerl(raw)
 
     def reset(self, seed: int | None = None) -> tuple[Obs, Info]:
-        if seed is not None and hasattr(self._env, "seed"):
-            self._env.seed(int(seed))
-        return self._convert(self._env.reset()), {}
+        if self._env is None or (seed is not None and int(seed) != self._world_seed):
+            self._build(None if seed is None else int(seed))
+        return self._convert(self._env.reset()), {"world_seed": self._world_seed}
 
     def step(self, action: Mapping[str, Any]) -> tuple[Obs, float, bool, bool, Info]:
         vec, dropped = minerl_to_minedojo(action, self.cam_interval, self._inv_names)
@@ -206,4 +229,6 @@ class MineDojoEnv:
         return self._convert(obs), reward, terminated, truncated, info
 
     def close(self) -> None:
-        self._env.close()
+        if self._env is not None:
+            self._env.close()
+            self._env = None

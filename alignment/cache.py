@@ -3,11 +3,12 @@
 Layout under ``cache_dir`` (default ``~/.cache/zh-steve/embeddings``)::
 
     <sha256(identity)[:16]>/identity.txt             the encoder identity, for humans and for checking
-    <sha256(identity)[:16]>/shard-00000.safetensors  tensor "embeddings" [n, dim] float32,
+    <sha256(identity)[:16]>/shard-<sha256(keys)[:20]>.safetensors  tensor "embeddings" [n, dim] float32,
                                                      metadata "keys" = JSON list of sha256(identity \\0 text)
 
 New texts go into a new shard, written atomically (temp file + rename), so concurrent readers never see a
-half-written file.
+half-written file. A shard is named by its keys, so two runs adding different texts at the same time never
+overwrite each other's shard (a numbered name could be picked by both); identical content gets the same name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,12 +85,14 @@ class EmbeddingCache:
                                f"for {len(texts)} texts, expected [{len(texts)}, {self.dim}]")
         keys = [text_key(self.identity, t) for t in texts]
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "identity.txt").write_text(self.identity, encoding="utf-8")
-        n = len(list(self.dir.glob("shard-*.safetensors")))
-        while (self.dir / f"shard-{n:05d}.safetensors").exists():
-            n += 1
-        final = self.dir / f"shard-{n:05d}.safetensors"
-        tmp = final.with_suffix(f".tmp{os.getpid()}")
+        ident = self.dir / "identity.txt"
+        if not ident.is_file():  # atomically: a concurrent reader must never see it empty (it would refuse)
+            tmp_ident = ident.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+            tmp_ident.write_text(self.identity, encoding="utf-8")
+            os.replace(tmp_ident, ident)
+        digest = hashlib.sha256("\n".join(keys).encode("ascii")).hexdigest()[:20]
+        final = self.dir / f"shard-{digest}.safetensors"
+        tmp = final.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
         save_file({"embeddings": embeddings}, str(tmp), metadata={"keys": json.dumps(keys), "identity": self.identity})
         os.replace(tmp, final)
         self._rows.update(zip(keys, embeddings))

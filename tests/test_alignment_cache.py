@@ -83,3 +83,27 @@ def test_bad_encoder_output_and_corrupt_shard(tmp_path):
     shard.write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="delete it"):
         EmbeddingCache(tmp_path, enc.identity, enc.dim)
+
+
+def test_concurrent_writers_do_not_overwrite_each_other(tmp_path, monkeypatch):
+    # two runs that both opened the cache before either wrote: with numbered shards both picked shard-00000 and
+    # the later rename silently replaced the other run's embeddings
+    import alignment.cache as cache_mod
+
+    enc = CountingEncoder()
+    a = EmbeddingCache(tmp_path, enc.identity, enc.dim)
+    b = EmbeddingCache(tmp_path, enc.identity, enc.dim)
+    real_save = cache_mod.save_file
+    calls = []
+
+    def interleaved(tensors, path, metadata=None):
+        calls.append(path)
+        if len(calls) == 1:          # a is about to write: b writes its shard first
+            b.add(["b1", "b2"], enc.encode(["b1", "b2"]))
+        real_save(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(cache_mod, "save_file", interleaved)
+    a.add(["a1"], enc.encode(["a1"]))
+    fresh = EmbeddingCache(tmp_path, enc.identity, enc.dim)
+    assert len(fresh) == 3 and all(t in fresh for t in ("a1", "b1", "b2"))
+    assert torch.equal(fresh.get(["b2", "a1"]), enc.encode(["b2", "a1"]))

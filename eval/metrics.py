@@ -26,7 +26,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-WATER_STAT_KEYS = ("walk_on_water_one_cm", "walk_under_water_one_cm", "swim_one_cm")
+# 1.16 (MineRL): walk_on_water / walk_under_water / swim (sprint-swimming); 1.11 (MineDojo): swim = on the
+# surface, dive = under water (renamed walk_on_water / walk_under_water in Minecraft 1.13)
+WATER_STAT_KEYS = ("walk_on_water_one_cm", "walk_under_water_one_cm", "swim_one_cm", "dive_one_cm")
 MAX_AIR = 300.0
 
 

@@ -344,3 +344,17 @@ def test_minedojo_episode_seed_selects_a_fresh_copy_of_the_same_world(monkeypatc
     assert len(made) == 2 and made[0].closed and made[1].kwargs["world_seed"] == 12
     env.close()
     assert made[1].closed
+
+
+def test_minedojo_swimming_statistics_reach_the_swim_metric():
+    from eval.tasks import load_tasks
+
+    swim = {t.name: t for t in load_tasks()}["swim"].metric
+
+    def raw(cm):  # swimming on the surface: breath stays full, only the 1.11 stat grows
+        return {"rgb": np.zeros((3, 4, 5), np.uint8), "life_stats": {"oxygen": np.array([300.0])},
+                "full_stats": {"swim_one_cm": np.array(cm), "dive_one_cm": np.array(0.0), "jump": np.array(3)}}
+
+    steps = [(minedojo_obs_to_minerl(raw(100.0 * i)), {}) for i in range(25)]
+    assert steps[1][0]["full_stats"] == {"swim_one_cm": 100.0, "dive_one_cm": 0.0}
+    assert swim.evaluate(steps) == (24.0, True)

@@ -26,7 +26,11 @@ What a MineRL 1.0 action cannot express in MineDojo (dropped, and counted in ``i
 Observations are mapped to MineRL-like keys: channels-first ``rgb`` → channels-last ``pov``; the 36-slot
 inventory → ``{item: count}`` with Minecraft 1.11 names renamed to their 1.16 forms where the task metrics
 need it (log/log2/leaves/flowers by variant); ``location_stats.pos`` → ``xpos``/``ypos``/``zpos``;
-``life_stats.oxygen`` → ``air``. Minecraft 1.11.2 also looks different from the 1.16.5 VPT was trained on.
+``life_stats.oxygen`` → ``air``; the water-movement statistics of ``full_stats`` (Minecraft 1.11 names
+``swim_one_cm``, ``dive_one_cm``; keys assumed from MineDojo's stat-key rule, unchecked on an install) are
+kept so the swim metric sees surface swimming, not only breath. Block/kill statistics are not available in
+MineDojo's flat ``full_stats`` (only two-part stat keys go there), so the leaves and hunt tasks are
+unmeasurable on MineDojo. Minecraft 1.11.2 also looks different from the 1.16.5 VPT was trained on.
 """
 
 from __future__ import annotations
@@ -157,6 +161,11 @@ def minedojo_obs_to_minerl(obs: Mapping[str, Any]) -> Obs:
             "xpos": float(pos[0]), "ypos": float(pos[1]), "zpos": float(pos[2]),
             "pitch": _scalar(loc.get("pitch")), "yaw": _scalar(loc.get("yaw")),
         }
+    stats = obs.get("full_stats")
+    if isinstance(stats, Mapping):
+        water = {k: _scalar(v) for k, v in stats.items() if str(k) in ("swim_one_cm", "dive_one_cm")}
+        if water:
+            out["full_stats"] = water
     life = obs.get("life_stats")
     if isinstance(life, Mapping):
         out["life_stats"] = {

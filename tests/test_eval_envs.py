@@ -358,3 +358,20 @@ def test_minedojo_swimming_statistics_reach_the_swim_metric():
     steps = [(minedojo_obs_to_minerl(raw(100.0 * i)), {}) for i in range(25)]
     assert steps[1][0]["full_stats"] == {"swim_one_cm": 100.0, "dive_one_cm": 0.0}
     assert swim.evaluate(steps) == (24.0, True)
+
+
+def test_minedojo_tall_flowers_count_for_the_flower_task():
+    from eval.tasks import load_tasks
+
+    flower = {t.name: t for t in load_tasks()}["flower"].metric
+    names = np.array(["double plant", "double plant"] + ["air"] * 34)
+
+    def raw(variants, qty):
+        return {"rgb": np.zeros((3, 4, 5), np.uint8),
+                "inventory": {"name": names, "quantity": np.array(qty + [0] * 34, np.float32),
+                              "variant": np.array(variants + [0] * 34)}}
+
+    got = minedojo_obs_to_minerl(raw([4, 2], [1, 2]))["inventory"]
+    assert got == {"rose_bush": 1.0, "double_plant": 2.0}  # variant 2 is tall grass: not renamed
+    start = (minedojo_obs_to_minerl(raw([0, 0], [0, 0])), {})
+    assert flower.evaluate([start, (minedojo_obs_to_minerl(raw([0, 2], [1, 2])), {})]) == (1.0, True)

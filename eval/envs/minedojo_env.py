@@ -58,7 +58,10 @@ _LEAF_VARIANTS = {("leaves", 0): "oak_leaves", ("leaves", 1): "spruce_leaves", (
 _FLOWER_VARIANTS = {("yellow_flower", 0): "dandelion", ("red_flower", 0): "poppy", ("red_flower", 1): "blue_orchid",
                     ("red_flower", 2): "allium", ("red_flower", 3): "azure_bluet", ("red_flower", 4): "red_tulip",
                     ("red_flower", 5): "orange_tulip", ("red_flower", 6): "white_tulip",
-                    ("red_flower", 7): "pink_tulip", ("red_flower", 8): "oxeye_daisy"}
+                    ("red_flower", 7): "pink_tulip", ("red_flower", 8): "oxeye_daisy",
+                    # tall flowers (variants 2 and 3 are tall grass and large fern, not flowers)
+                    ("double_plant", 0): "sunflower", ("double_plant", 1): "lilac", ("double_plant", 4): "rose_bush",
+                    ("double_plant", 5): "peony"}
 _RENAMES = {**_LOG_VARIANTS, **_LEAF_VARIANTS, **_FLOWER_VARIANTS}
 
 

@@ -81,7 +81,7 @@ class StepView:
     pitch: float | None = None
     gui_open: bool | None = None
     air: float | None = None
-    in_water: bool | None = None  # explicit flag (MineDojo adapter, fake env)
+    in_water: bool | None = None  # explicit flag, for a backend that has one (none of ours sets it today)
     water_cm: float | None = None  # cumulative water-movement statistics (cm)
     stats: dict[str, dict[str, float]] = field(default_factory=dict)  # e.g. mine_block, kill_entity
 

@@ -31,6 +31,10 @@ need it (log/log2/leaves/flowers by variant); ``location_stats.pos`` → ``xpos`
 kept so the swim metric sees surface swimming, not only breath. Block/kill statistics are not available in
 MineDojo's flat ``full_stats`` (only two-part stat keys go there), so the leaves and hunt tasks are
 unmeasurable on MineDojo. Minecraft 1.11.2 also looks different from the 1.16.5 VPT was trained on.
+
+Open: when a MineDojo step fails inside its bridge, ``MineDojoSim.step`` returns the *previous* observation
+with ``done=True`` and no error flag, so such an episode ends early as "terminated" and is scored on what it
+had reached; the adapter cannot tell this from a real end of episode.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ import torch
 from zh_steve.errors import ConfigError, WeightsNotFoundError
 from zh_steve.text.base import TextEncoder
 
+from .config_types import check_types
+
 CHINESE_CLIP_HUB_ID = "OFA-Sys/chinese-clip-vit-base-patch16"
 MINECLIP_HINT = (
     "get attn.pth from the Google Drive link in the MineCLIP README (or STEVE-1's download_weights.sh) into "
@@ -42,6 +44,7 @@ class SourceEncoderConfig:
     seed: int = 0                              # tiny only
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.kind not in ("chinese_clip", "tiny_chinese_clip"):
             raise ConfigError(f"source_encoder.kind must be 'chinese_clip' or 'tiny_chinese_clip', got {self.kind!r}")
 
@@ -62,6 +65,7 @@ class TargetEncoderConfig:
     seed: int = 0                              # tiny only
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.kind not in ("mineclip", "tiny_mineclip"):
             raise ConfigError(f"target_encoder.kind must be 'mineclip' or 'tiny_mineclip', got {self.kind!r}")
 

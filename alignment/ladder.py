@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer
 from zh_steve.errors import ConfigError
 
+from .config_types import check_types
 from .metrics import alignment_metrics, retrieval
 
 
@@ -54,6 +55,11 @@ class AlignmentData:
 class RidgeConfig:
     lambdas: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
 
+    def __post_init__(self) -> None:
+        check_types(self)
+        if not self.lambdas or any(l < 0 for l in self.lambdas):
+            raise ConfigError("ridge.lambdas must be a non-empty list of non-negative numbers")
+
 
 @dataclass
 class MLPConfig:
@@ -77,6 +83,9 @@ class MLPConfig:
     patience: int = 20              # epochs without a better val top-1 before stopping
 
     def __post_init__(self) -> None:
+        check_types(self)
+        if self.patience < 1:
+            raise ConfigError("mlp.patience must be >= 1 (epochs without a better val top-1 before stopping)")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.temperature <= 0:
             raise ConfigError("mlp: epochs, batch_size, lr and temperature must be positive")
         if self.nce_candidates not in ("train", "all"):

@@ -33,6 +33,7 @@ from zh_steve.errors import ConfigError, WeightsNotFoundError, ZhSteveError
 from zh_steve.text.base import TextEncoder
 
 from .cache import encode_cached
+from .config_types import check_types
 from .encoders import SourceEncoderConfig, TargetEncoderConfig, build_source_encoder, build_target_encoder
 from .ladder import AlignmentData, MLPConfig, RidgeConfig, SplitData, evaluate, fit_mean, fit_ridge, train_mlp
 from .metrics import format_table, knn_top1
@@ -60,6 +61,7 @@ class TrainConfig:
     max_r2_drop: float = 0.1             # a rung may lose at most this much val R² to ridge to be chosen
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 

@@ -160,3 +160,30 @@ def test_choose_rung_refuses_a_retrieval_win_that_wrecks_the_raw_geometry():
     val["ridge"]["top1"] = 0.0
     val["mean"]["top1"] = 0.0
     assert choose_rung(val, max_r2_drop=0.1) == "ridge"  # tie on top-1 → higher R²
+
+
+@pytest.mark.parametrize("section,key,value,word", [
+    ("ridge", "lambdas", "abc", "lambdas"),
+    (None, "max_r2_drop", "abc", "max_r2_drop"),
+    (None, "seed", "abc", "seed"),
+    ("mlp", "hidden_dims", [512, "wide"], "hidden_dims[1]"),
+    ("pairs", "traditional", "yes", "traditional"),
+    ("mlp", "patience", 0, "patience"),
+])
+def test_wrong_value_types_are_one_line_config_errors(tmp_path, capsys, section, key, value, word):
+    # from_dict checks keys only: these used to end in a TypeError traceback deep inside training
+    cfg = yaml.safe_load(TINY.read_text())
+    (cfg[section] if section else cfg)[key] = value
+    assert main(["--config", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("config error:") and word in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_yaml_exponent_without_dot_is_a_number():
+    # PyYAML (YAML 1.1) reads `lr: 1e-3` as the string "1e-3"
+    from alignment.train import TrainConfig
+    from zh_steve.config_utils import from_dict
+
+    cfg = from_dict(TrainConfig, yaml.safe_load("mlp: {lr: 1e-3}\nridge: {lambdas: [1e-2, 1]}\n"))
+    assert cfg.mlp.lr == 1e-3 and cfg.ridge.lambdas == [0.01, 1.0]

@@ -8,7 +8,7 @@ A *class* is one English prompt: the text MineCLIP encodes as the target. Classe
 
 Every class gets several Chinese phrasings: base phrases (verb form + object form, or the hand-written
 phrasings) inside imperative / polite (请…) / colloquial (帮我…, 去…吧, …一下) templates, plus Traditional
-Chinese variants (OpenCC ``s2t``). Optionally English paraphrases are added as inputs too ("both sides":
+Chinese variants (OpenCC ``s2tw``). Optionally English paraphrases are added as inputs too ("both sides":
 English through Chinese-CLIP should also land on MineCLIP(en)).
 
 The split is by class. A few verbs and objects are held out entirely: every composition using a held-out
@@ -69,7 +69,7 @@ class PairsConfig:
     phrasings_per_class: int = 6          # composed classes
     paper_phrasings_per_class: int = 40   # the 11 paper prompts
     action_phrasings_per_class: int = 12  # stand-alone actions
-    traditional: bool = True              # add OpenCC s2t variants
+    traditional: bool = True              # add OpenCC s2tw variants
     traditional_fraction: float = 1.0     # share of simplified phrasings that get a Traditional twin
     both_sides: bool = True               # also feed English paraphrases through the source encoder
     en_phrasings_per_class: int = 2
@@ -168,15 +168,19 @@ def content_words(entry: Entry) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
-def _s2t():
+def _s2tw():
     import opencc
 
-    return opencc.OpenCC("s2t")
+    return opencc.OpenCC("s2tw")
 
 
 def to_traditional(text: str) -> str:
-    """Simplified → Traditional Chinese (OpenCC ``s2t``)."""
-    return _s2t().convert(text)
+    """Simplified → Traditional Chinese as people type it (OpenCC ``s2tw``: 吃, 著, 裡, 床, 麵).
+
+    Plain ``s2t`` gives OpenCC's etymological forms (喫, 裏, 牀, 麪) and leaves 着 alone, which Traditional
+    Chinese users rarely write; ``s2tw`` changes characters only, no Taiwan-specific vocabulary.
+    """
+    return _s2tw().convert(text)
 
 
 def _template_texts() -> list[str]:

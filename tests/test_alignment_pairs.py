@@ -135,3 +135,11 @@ def test_config_errors():
         PairsConfig(phrasings_per_class=0)
     with pytest.raises(ConfigError):
         build_pairs(PairsConfig(n_val_verbs=50), seed=0)
+
+
+def test_traditional_variants_use_the_characters_people_type():
+    from alignment.pairs import to_traditional
+
+    # s2t gave 喫掉麪包，看着牀裏: archaic/etymological forms and an unconverted 着
+    assert to_traditional("吃掉面包，看着床里的猫") == "吃掉麵包，看著床裡的貓"
+    assert to_traditional("挖个坑") == "挖個坑"

@@ -208,8 +208,13 @@ def train_mlp(
     seed: int = 0,
     log: Callable[[dict], None] | None = None,
     progress: bool = False,
+    min_val_r2: float | None = None,
 ) -> AlignmentLayer:
-    """Train ridge + residual MLP (identical to ``ridge`` at step 0); return the best-val-top-1 state."""
+    """Train ridge + residual MLP (identical to ``ridge`` at step 0); return the best-val-top-1 state.
+
+    ``min_val_r2``: epochs whose val R² is below it are never kept (the rung choice would refuse them, so
+    keeping one could throw away an earlier epoch that beats ridge and keeps the raw geometry).
+    """
     cfg = cfg or MLPConfig()
     torch.manual_seed(seed)
     layer = new_layer(data, "mlp", hidden_dims=list(cfg.hidden_dims), activation=cfg.activation,
@@ -278,7 +283,7 @@ def train_mlp(
         v_top1, v_r2 = val_score()
         row = {"epoch": epoch, **{f"train_{k}": v / x_tr.shape[0] for k, v in sums.items()},
                "val_top1": v_top1, "val_r2": v_r2, "lr": sched.get_last_lr()[0], "seconds": time.time() - t0}
-        if (v_top1, v_r2) > best_key:
+        if (v_top1, v_r2) > best_key and (min_val_r2 is None or v_r2 >= min_val_r2):
             best_key, best_state, best_epoch = (v_top1, v_r2), copy.deepcopy(layer.state_dict()), epoch
         row["best_epoch"] = best_epoch
         if log:

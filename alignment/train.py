@@ -64,6 +64,8 @@ class TrainConfig:
         check_types(self)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.max_r2_drop < 0:
+            raise ConfigError(f"max_r2_drop must be >= 0, got {self.max_r2_drop}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -199,13 +201,15 @@ def run(cfg: TrainConfig) -> dict:
     layers["ridge"], ridge_rows = fit_ridge(data, cfg.ridge)
     print("ridge λ grid (val): " + ", ".join(f"λ={r['lambda']:g} top1={r['val_top1']:.3f}" for r in ridge_rows)
           + f" → λ={layers['ridge'].config.ridge_lambda:g}")
+    ridge_val_r2 = next(r["val_r2"] for r in ridge_rows if r["lambda"] == layers["ridge"].config.ridge_lambda)
     with open(out / "train_log.jsonl", "w", encoding="utf-8") as log_file:
         def log(row: dict) -> None:
             log_file.write(json.dumps(row) + "\n")
             log_file.flush()
 
+        # early stopping keeps only epochs that choose_rung could ship
         layers["mlp"] = train_mlp(data, layers["ridge"], cfg.mlp, device=device, seed=cfg.seed, log=log,
-                                  progress=True)
+                                  progress=True, min_val_r2=ridge_val_r2 - cfg.max_r2_drop)
 
     # 4. metrics for every rung on every split
     metrics = evaluate(layers, data)

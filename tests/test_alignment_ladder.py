@@ -129,3 +129,22 @@ def test_a_dimension_constant_on_train_is_only_centred():
     x = data.splits["val"].x.clone()
     x[:, 3] = 0.31
     assert torch.allclose(layer.standardize_input(x)[:, 3], torch.full((x.shape[0],), 0.01), atol=1e-5)
+
+
+def test_early_stopping_keeps_only_epochs_within_the_r2_floor():
+    # InfoNCE alone raises val top-1 for an epoch while R² falls below ridge's: that epoch was kept as "best",
+    # and choose_rung then refused the whole MLP rung
+    data = synthetic(nonlinear=True, classes=200)
+    ridge, rows = fit_ridge(data)
+    ridge_r2 = evaluate({"ridge": ridge}, data)["val"]["ridge"]["r2"]
+    cfg = MLPConfig(hidden_dims=[64], epochs=4, patience=4, w_mse=0.0, w_cos=0.0, lr=3e-3, dropout=0.0,
+                    warmup_steps=5)
+    log: list[dict] = []
+    free = train_mlp(data, ridge, cfg, seed=0, log=log.append)
+    assert evaluate({"mlp": free}, data)["val"]["mlp"]["r2"] < ridge_r2 - 1e-3   # the trap is real here
+    floor = ridge_r2 - 1e-3
+    kept = train_mlp(data, ridge, cfg, seed=0, min_val_r2=floor)
+    m = evaluate({"mlp": kept}, data)["val"]["mlp"]
+    ok = [r for r in log if r["val_r2"] >= floor]
+    assert m["r2"] >= floor - 1e-9
+    assert m["top1"] == pytest.approx(max(r["val_top1"] for r in ok))

@@ -154,3 +154,12 @@ def test_malicious_pytorch_bin_is_refused_and_never_runs(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match="weights-only"):
         ChineseClipTextEncoder.from_pretrained(str(d))
     assert not marker.exists()
+
+
+def test_identity_is_the_weights_not_the_path(tmp_path, enc):
+    """A copy of the same model in another directory has the same identity (caches and alignment stay valid)."""
+    src = Path(enc.source.split("@")[0])
+    copy = tmp_path / "copy"
+    shutil.copytree(src, copy)
+    other = ChineseClipTextEncoder.from_pretrained(str(copy))
+    assert other.identity == enc.identity and other.source != enc.source

@@ -86,7 +86,8 @@ def _local_files_only(value: bool | None) -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _weights_identity(name_or_path: str, revision: str | None, model: nn.Module) -> str:
+def _source(name_or_path: str, revision: str | None, model: nn.Module) -> str:
+    """Where the weights came from (display only: the identity depends on the weights themselves)."""
     commit = getattr(model.config, "_commit_hash", None) or revision
     source = str(Path(name_or_path).resolve()) if Path(name_or_path).is_dir() else name_or_path
     return f"{source}@{commit}" if commit else source
@@ -100,6 +101,7 @@ class ChineseClipTextEncoder:
         self.tower = tower.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.identity = identity
+        self.source = identity  # where the weights came from; from_pretrained sets the hub id / directory
         self.context_length = context_length
         self.dim = tower.text_projection.out_features
 
@@ -160,9 +162,12 @@ class ChineseClipTextEncoder:
 
         vocab_digest = hashlib.sha256("\n".join(sorted(tokenizer.get_vocab())).encode()).hexdigest()[:12]
         digest = state_dict_digest(tower.state_dict())
-        identity = (f"chinese-clip-text:{_weights_identity(name, revision, tower.text_model)}:"
-                    f"weights={digest}:vocab={vocab_digest}:ctx{CONTEXT_LENGTH}")
-        return cls(tower, tokenizer, identity)
+        # the same weights give the same identity whether they came from the hub id, the HF cache or a copied
+        # directory, so embedding caches and the alignment layer's recorded encoder stay valid across layouts
+        identity = f"chinese-clip-text:weights={digest}:vocab={vocab_digest}:ctx{CONTEXT_LENGTH}"
+        encoder = cls(tower, tokenizer, identity)
+        encoder.source = _source(name, revision, tower.text_model)
+        return encoder
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """BERT ids ``[CLS] … [SEP]`` padded/truncated to the batch max (at most 52)."""

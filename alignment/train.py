@@ -31,13 +31,14 @@ import torch
 from zh_steve.config_utils import from_dict, load_config, to_dict
 from zh_steve.errors import ConfigError, WeightsNotFoundError, ZhSteveError
 from zh_steve.text.base import TextEncoder
+from zh_steve.text.language import route
 
 from .cache import encode_cached
 from .config_types import check_types
 from .encoders import SourceEncoderConfig, TargetEncoderConfig, build_source_encoder, build_target_encoder
 from .ladder import AlignmentData, MLPConfig, RidgeConfig, SplitData, evaluate, fit_mean, fit_ridge, train_mlp
 from .metrics import format_table, knn_top1
-from .pairs import SPLITS, PairsConfig, PairSet, build_pairs
+from .pairs import SPLITS, Pair, PairsConfig, PairSet, build_pairs
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "alignment.yaml"
 RUNGS = ("mean", "ridge", "mlp")
@@ -133,16 +134,25 @@ def hard_negative_matrix(pairset: PairSet) -> torch.Tensor:
     return same & ~torch.eye(len(verbs), dtype=torch.bool)
 
 
+def served_text(pair: Pair) -> str:
+    """The text ZhSteveAgent would hand Chinese-CLIP for this Chinese instruction: normalised, Traditional converted
+    to Simplified (zh_steve.text.language.route), so training and evaluation see exactly what the deployed path sees.
+    English pairs (the "both sides" augmentation) never take that route at runtime and are encoded as written."""
+    return pair.text if pair.lang == "en" else route(pair.text).text_for_encoder
+
+
 def embed(pairset: PairSet, source: TextEncoder, target: TextEncoder, cfg: TrainConfig) -> AlignmentData:
     """Encode pair texts (source) and class prompts (target) through the cache; assemble the ladder's data."""
     class_ids = [c.class_id for c in pairset.classes]
-    texts = list(dict.fromkeys(p.text for p in pairset.pairs))
+    served = {p.text: served_text(p) for p in pairset.pairs}
+    texts = list(dict.fromkeys(served.values()))
     t0 = time.time()
     class_emb, n_t = encode_cached(target, class_ids, cfg.cache_dir, batch_size=cfg.encode_batch_size, progress=True)
     text_emb, n_s = encode_cached(source, texts, cfg.cache_dir, batch_size=cfg.encode_batch_size, progress=True)
     print(f"embeddings: {len(class_ids)} class prompts ({n_t} newly encoded), {len(texts)} instructions "
           f"({n_s} newly encoded) in {time.time() - t0:.1f}s")
-    row_of = {t: i for i, t in enumerate(texts)}
+    row = {t: i for i, t in enumerate(texts)}
+    row_of = {raw: row[text] for raw, text in served.items()}
     index = pairset.class_index()
     splits = {}
     for s in SPLITS:

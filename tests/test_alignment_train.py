@@ -187,3 +187,16 @@ def test_yaml_exponent_without_dot_is_a_number():
 
     cfg = from_dict(TrainConfig, yaml.safe_load("mlp: {lr: 1e-3}\nridge: {lambdas: [1e-2, 1]}\n"))
     assert cfg.mlp.lr == 1e-3 and cfg.ridge.lambdas == [0.01, 1.0]
+
+
+def test_training_encodes_what_the_agent_serves():
+    """Traditional phrasings are encoded after the agent's own Traditional → Simplified routing."""
+    from alignment.pairs import Pair
+    from alignment.train import served_text
+    from zh_steve.text.language import route
+
+    trad = Pair(text="砍樹", class_id="chop a tree", split="train", lang="zh-Hant", source="compose", style="imperative")
+    simp = Pair(text="砍树", class_id="chop a tree", split="train", lang="zh-Hans", source="compose", style="imperative")
+    en = Pair(text="Chop A Tree", class_id="chop a tree", split="train", lang="en", source="compose", style="en")
+    assert served_text(trad) == served_text(simp) == route("砍樹").text_for_encoder == "砍树"
+    assert served_text(en) == "Chop A Tree"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 
 import pytest
@@ -13,6 +12,7 @@ from zh_steve import check_weights
 from zh_steve.check_weights import check_weights_dir
 from zh_steve.weights.official import md5_of
 from zh_steve.weights.tiny import tiny_weights, write_hub_dir, write_official_dir
+from payloads import RunsCode
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +22,6 @@ def tw():
 
 def run(tw, d, **kw):
     return check_weights_dir(d, expected=tw.expectations(), expected_behaviour=tw.behaviour, **kw)
-
-
-class Boom:
-    """Pickles to a call of os.system that would create a marker file."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def test_complete_official_dir_is_usable(tw, tmp_path):
@@ -76,7 +66,7 @@ def test_misshaped_and_unexpected_keys_named(tw, tmp_path):
 def test_malicious_2x_model_refused_without_running(tw, tmp_path):
     write_official_dir(tmp_path, tw)
     marker = tmp_path / "pwned"
-    (tmp_path / "vpt" / "2x.model").write_bytes(pickle.dumps(Boom(marker)))
+    (tmp_path / "vpt" / "2x.model").write_bytes(pickle.dumps(RunsCode(marker)))
     r = run(tw, tmp_path)
     assert not marker.exists()
     f = next(f for f in r.files if f.name == "2x.model")
@@ -88,7 +78,7 @@ def test_malicious_2x_model_refused_without_running(tw, tmp_path):
 def test_malicious_torch_file_refused_without_running(tw, tmp_path, name):
     paths = write_official_dir(tmp_path, tw)
     marker = tmp_path / "pwned"
-    payload = {"state_dict": {"model.x": Boom(marker)}} if name == "attn.pth" else {"net.x": Boom(marker)}
+    payload = {"state_dict": {"model.x": RunsCode(marker)}} if name == "attn.pth" else {"net.x": RunsCode(marker)}
     torch.save(payload, paths[name])
     r = run(tw, tmp_path)
     assert not marker.exists()

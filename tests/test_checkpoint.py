@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 
 import pytest
@@ -17,6 +16,7 @@ from zh_steve.checkpoint import (
     strip_prefixes,
 )
 from zh_steve.errors import CheckpointError, UnsafeCheckpointError, WeightsNotFoundError
+from payloads import RunsCode
 
 
 def test_junk_and_truncated_files_are_checkpoint_errors(tmp_path):
@@ -38,22 +38,14 @@ def test_missing_file_names_the_hint(tmp_path):
         safe_torch_load(tmp_path / "nope.pt", hint="published at X")
 
 
-class _RunsCode:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_code_running_pickles_are_refused_by_both_loaders(tmp_path):
     marker = tmp_path / "PWNED"
     evil_pt = tmp_path / "evil.pt"
-    torch.save({"w": _RunsCode(marker)}, evil_pt)
+    torch.save({"w": RunsCode(marker)}, evil_pt)
     with pytest.raises(UnsafeCheckpointError):
         safe_torch_load(evil_pt)
     evil_pkl = tmp_path / "evil.model"
-    evil_pkl.write_bytes(pickle.dumps({"model": _RunsCode(marker)}))
+    evil_pkl.write_bytes(pickle.dumps({"model": RunsCode(marker)}))
     with pytest.raises(UnsafeCheckpointError, match="os|posix|system"):
         restricted_pickle_load(evil_pkl)
     assert not marker.exists()

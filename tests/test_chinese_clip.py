@@ -13,6 +13,7 @@ from zh_steve.errors import CheckpointError, WeightsNotFoundError
 from zh_steve.text.base import TextEncoder
 from zh_steve.text.chinese_clip import CONTEXT_LENGTH, ChineseClipTextEncoder
 from zh_steve.text.tiny import tiny_chinese_clip_dir, tiny_chinese_clip_encoder
+from payloads import RunsCode
 
 
 @pytest.fixture(scope="module")
@@ -129,18 +130,6 @@ def test_bench_text_runs(tmp_path):
     assert all(r["median_ms_per_instruction"] > 0 for r in result["results"])
 
 
-class _RunsCode:
-    """Unpickling this would run a shell command that creates a marker file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_malicious_pytorch_bin_is_refused_and_never_runs(tmp_path):
     """A Chinese-CLIP dir whose weights are a pickle that would run code: refused as UnsafeCheckpointError."""
     from zh_steve.errors import UnsafeCheckpointError
@@ -150,7 +139,7 @@ def test_malicious_pytorch_bin_is_refused_and_never_runs(tmp_path):
     d = tiny_chinese_clip_dir(tmp_path / "evil", seed=0)
     (d / "model.safetensors").unlink()
     marker = tmp_path / "PWNED"
-    torch.save({"text_model.embeddings.word_embeddings.weight": _RunsCode(marker)}, d / "pytorch_model.bin")
+    torch.save({"text_model.embeddings.word_embeddings.weight": RunsCode(marker)}, d / "pytorch_model.bin")
     with pytest.raises(UnsafeCheckpointError, match="weights-only"):
         ChineseClipTextEncoder.from_pretrained(str(d))
     assert not marker.exists()

@@ -61,21 +61,16 @@ def test_missing_model_dir_says_how_to_get_it(tmp_path):
 
 def test_malicious_marian_bin_is_refused_and_never_runs(tmp_path):
     """A Marian dir whose weights are a pickle that would run code: refused as UnsafeCheckpointError."""
-    import os
-
     import torch
+    from payloads import RunsCode
 
     from eval.translate import MarianTranslator, build_tiny_marian
     from zh_steve.errors import UnsafeCheckpointError
 
-    class RunsCode:
-        def __reduce__(self):
-            return (os.system, (f"touch {tmp_path / 'PWNED'}",))
-
     d = build_tiny_marian(tmp_path / "marian", ["挖泥土", "dig dirt"])
     for f in list(d.glob("*.safetensors")):
         f.unlink()
-    torch.save({"model.shared.weight": RunsCode()}, d / "pytorch_model.bin")
+    torch.save({"model.shared.weight": RunsCode(tmp_path / "PWNED")}, d / "pytorch_model.bin")
     with pytest.raises(UnsafeCheckpointError, match="weights-only"):
         MarianTranslator(d)
     assert not (tmp_path / "PWNED").exists()

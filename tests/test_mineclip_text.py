@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from zh_steve.text.mineclip_text import (
     verify_attn_md5,
 )
 from zh_steve.text.tiny import tiny_mineclip_text_config, tiny_mineclip_text_encoder
+from payloads import RunsCode
 
 TOL = 1e-5  # golden/README.md §5 (fp32 vs fp64 was 1.1e-6)
 
@@ -141,17 +141,9 @@ def test_not_a_mineclip_file(tmp_path):
         load_mineclip_text_state_dict(tmp_path / "absent.pth")
 
 
-class _RunsCode:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_malicious_pickle_is_refused(tmp_path):
     marker = tmp_path / "PWNED"
-    torch.save({"state_dict": {}, "payload": _RunsCode(marker)}, tmp_path / "evil.pth")
+    torch.save({"state_dict": {}, "payload": RunsCode(marker)}, tmp_path / "evil.pth")
     with pytest.raises(UnsafeCheckpointError, match="system"):
         load_mineclip_text_state_dict(tmp_path / "evil.pth")
     assert not marker.exists()

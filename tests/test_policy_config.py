@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 import pickle
 
@@ -12,6 +11,7 @@ import yaml
 from zh_steve.checkpoint import load_manifest
 from zh_steve.errors import CheckpointError, ConfigError, UnsafeCheckpointError
 from zh_steve.policy import PolicyConfig, load_policy_kwargs
+from payloads import RunsCode
 
 
 def _official_kwargs() -> dict:
@@ -85,18 +85,10 @@ def test_2x_model_wrong_layout(tmp_path):
         load_policy_kwargs(path)
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (builtins.open, (str(self.marker), "w"))
-
-
 def test_malicious_2x_model_refused(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "2x.model"
-    path.write_bytes(pickle.dumps(_model_pickle(_official_kwargs() | {"x": _Evil(marker)}, 2.0)))
+    path.write_bytes(pickle.dumps(_model_pickle(_official_kwargs() | {"x": RunsCode(via="open", marker=marker)}, 2.0)))
     with pytest.raises(UnsafeCheckpointError):
         load_policy_kwargs(path)
     assert not marker.exists()

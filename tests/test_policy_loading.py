@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 
 import pytest
@@ -20,6 +19,7 @@ from zh_steve.policy import (
     load_policy_weights,
 )
 from zh_steve.policy.loading import GOAL_KEYS
+from payloads import RunsCode
 
 SETS = sorted(p.name[: -len(".config.json")] for p in golden_path().glob("vpt_policy_small*.config.json"))
 
@@ -81,18 +81,10 @@ def test_vpt_only_file(small):
     assert sorted(report.missing) == sorted(GOAL_KEYS) and _same(policy, sd)
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (builtins.open, (str(self.marker), "w"))
-
-
 def test_malicious_weights_refused(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "steve1.weights"
-    torch.save({"net.final_ln.weight": torch.zeros(2), "payload": _Evil(marker)}, path)
+    torch.save({"net.final_ln.weight": torch.zeros(2), "payload": RunsCode(via="open", marker=marker)}, path)
     assert not marker.exists()
     with pytest.raises(UnsafeCheckpointError):
         load_policy_state_dict(path)

@@ -18,6 +18,7 @@ from zh_steve.prior import (
     load_prior,
     load_prior_state_dict,
 )
+from payloads import RunsCode
 
 PRIOR_FILES = ["prior_small.pt", "prior_small.safetensors"]
 OUTPUTS = ["decode_fixed_z", "forward_deterministic", "forward_stochastic_seed2024", "encode_out"]
@@ -163,23 +164,13 @@ def test_not_a_prior(tmp_path):
         load_prior(tmp_path / "missing.pt")
 
 
-class _WritesMarker:
-    """Unpickling this object calls ``open(marker, "w")``: it creates a file, i.e. runs code."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_malicious_pickle_is_refused(tmp_path):
     control = tmp_path / "control_marker"
-    pickle.loads(pickle.dumps(_WritesMarker(control))).close()  # positive control: the payload really runs
+    pickle.loads(pickle.dumps(RunsCode(via="open", marker=control))).close()  # positive control: the payload really runs
     assert control.exists()
 
     marker = tmp_path / "marker"
-    sd = {"encoder.0.weight": torch.zeros(2, 2), "payload": _WritesMarker(marker)}
+    sd = {"encoder.0.weight": torch.zeros(2, 2), "payload": RunsCode(via="open", marker=marker)}
     torch.save(sd, tmp_path / "evil.pt")
     with pytest.raises(UnsafeCheckpointError):
         load_prior(tmp_path / "evil.pt")

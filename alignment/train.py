@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zh_steve.config_utils import from_dict, load_config, to_dict
+from zh_steve.config_utils import from_dict, load_config, resolve_device, to_dict
 from zh_steve.errors import ConfigError, WeightsNotFoundError, ZhSteveError
 from zh_steve.text.base import TextEncoder
 from zh_steve.text.language import route
@@ -110,12 +110,6 @@ def load_train_config(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-def resolve_device(name: str) -> str:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was requested but CUDA is not available; use --device cpu or auto")
-    return "cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name)
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -182,7 +176,7 @@ def run(cfg: TrainConfig) -> dict:
     seed_everything(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    device = resolve_device(cfg.device)
+    device = str(resolve_device(cfg.device))  # "cpu" / "cuda": the encoders and ladder take a string
     # 0. the frozen encoders first, so a missing model fails fast with one line
     target = build_target_encoder(cfg.target_encoder, device=device)
     source = build_source_encoder(cfg.source_encoder, device=device)

@@ -12,16 +12,7 @@ from typing import Any
 
 import numpy as np
 
-BUTTONS = ("ESC", "attack", "back", "drop", "forward", "inventory", "jump", "left", "pickItem", "right", "sneak",
-           "sprint", "swapHands", "use") + tuple(f"hotbar.{i}" for i in range(1, 10))
-
-
-def noop_action() -> dict[str, Any]:
-    """The MineRL 1.0 no-op action (24 keys: 23 buttons at 0, camera [0, 0])."""
-    action: dict[str, Any] = {k: 0 for k in BUTTONS}
-    action["camera"] = np.zeros(2, dtype=np.float32)
-    return action
-
+from zh_steve.actions import noop_action
 
 class RandomAgent:
     """Presses movement/attack keys at random and turns the camera by small random amounts."""

@@ -10,7 +10,7 @@ import torch
 
 from zh_steve import check_weights
 from zh_steve.check_weights import check_weights_dir
-from zh_steve.weights.official import md5_of
+from zh_steve.checkpoint import file_md5
 from zh_steve.weights.tiny import tiny_weights, write_hub_dir, write_official_dir
 from payloads import RunsCode
 
@@ -92,8 +92,8 @@ def test_attn_md5_mismatch_reported(tw, tmp_path):
     exp.attn_md5 = "0" * 32
     r = check_weights_dir(tmp_path, expected=exp, expected_behaviour=tw.behaviour)
     f = next(f for f in r.files if f.name == "attn.pth")
-    assert f.status == "bad" and any("md5" in p and md5_of(paths["attn.pth"]) in p for p in f.problems)
-    exp.attn_md5 = md5_of(paths["attn.pth"])
+    assert f.status == "bad" and any("md5" in p and file_md5(paths["attn.pth"]) in p for p in f.problems)
+    exp.attn_md5 = file_md5(paths["attn.pth"])
     assert check_weights_dir(tmp_path, expected=exp, expected_behaviour=tw.behaviour).usable
 
 

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from .actions import to_minerl_action
-from .config_utils import from_dict, load_config
+from .policy import sample_action
+from .config_utils import from_dict, load_config, resolve_device
 from .errors import ConfigError, InvalidGoalError, InvalidInstructionError
 from .preprocess import preprocess_obs
 from .text.language import detect_language, normalize_instruction, route as route_instruction
@@ -91,15 +92,6 @@ class AgentConfig:
             self.tiny = from_dict(TinyAgentConfig, self.tiny, "agent config: tiny")
         elif self.tiny is True:
             self.tiny = TinyAgentConfig()
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use device: cpu or auto")
-    return device
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -267,8 +259,6 @@ class ZhSteveAgent:
             with self._timer(timing, "policy_ms"):
                 out, self._state = policy.act(img, goal, self._state, cond_scale=self.config.cond_scale)
             with self._timer(timing, "sample_ms"):
-                from .policy import sample_action
-
                 buttons, camera = sample_action(
                     out.buttons_logp, out.camera_logp, generator=self._action_rng,
                     deterministic=self.config.action_sampling == "argmax",

@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import compare_keys
+from .checkpoint import compare_keys, file_md5
 from .errors import ZhSteveError
 from .weights.expected import COMPONENTS, Expectations, payload_bytes
 from .weights.minestudio import (HUB_CONFIG_FILE, HUB_URL, HUB_WEIGHTS_FILE, HubCheckpoint, check_hub_config,
                                  find_hub_file, read_hub_config)
-from .weights.official import (OFFICIAL_FILES, find_official_file, md5_of, read_2x_model, read_attn_state_dict,
+from .weights.official import (OFFICIAL_FILES, find_official_file, read_2x_model, read_attn_state_dict,
                                read_policy_state_dict, read_prior_state_dict)
 from .weights.expected import ATTN_TEXT_PREFIX
 from .weights.ranged import TEXT_BLOCK_RELPATH, verify_block_file
@@ -123,7 +123,7 @@ def _official(root: Path, name: str, expected: Expectations, verify_md5: bool,
             _check_state_dict(check, read_prior_state_dict(path), expected.prior)
         else:  # attn.pth
             if verify_md5 and expected.attn_md5:
-                got = md5_of(path)
+                got = file_md5(path)
                 if got != expected.attn_md5:
                     check.problems.append(f"md5 {got} differs from the published {expected.attn_md5}: corrupt "
                                           f"download or a different MineCLIP variant")

@@ -103,6 +103,14 @@ def read_safetensors(path: str | Path, hint: str = "") -> dict[str, torch.Tensor
         raise CheckpointError(f"could not read {path} as safetensors: {e}") from e
 
 
+def file_md5(path: str | Path) -> str:
+    """Hex md5 of a file, streamed (published checkpoints are identified by md5, e.g. MineCLIP's attn.pth)."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "md5").hexdigest()
+
+
 # ----------------------------------------------------------------------------------------------------------
 # key handling
 # ----------------------------------------------------------------------------------------------------------

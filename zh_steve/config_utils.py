@@ -6,9 +6,12 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
+
+if TYPE_CHECKING:
+    import torch
 
 from .errors import ConfigError
 
@@ -67,6 +70,21 @@ def _resolved_types(cls: type) -> dict[str, Any]:
         return typing.get_type_hints(cls)
     except Exception:
         return {}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; an explicit CUDA device without CUDA is a :class:`ConfigError`."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was requested but CUDA is not available; use cpu or auto")
+    return device
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

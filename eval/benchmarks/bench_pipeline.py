@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer
 from zh_steve.prior import PriorConfig, Steve1Prior
 
+from ..stats import percentiles
 from .bench_text import EN, ZH, chinese_clip_full_random, mineclip_full_random
 
 LABEL = "full-size architectures, RANDOM WEIGHTS (architecture cost only, not Minecraft or translation quality)"
@@ -55,9 +55,8 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 2) -> list[float
 
 
 def summary(ms: list[float]) -> dict[str, float]:
-    ms = sorted(ms)
-    return {"p50_ms": round(statistics.median(ms), 3), "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 3),
-            "n": len(ms)}
+    q = percentiles(ms)
+    return {"p50_ms": round(q["p50"], 3), "p95_ms": round(q["p95"], 3), "n": len(ms)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,21 +14,17 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from zh_steve.policy import PolicyConfig, Steve1Policy, guide
 from zh_steve.policy.loading import GOAL_KEYS
 
+from ..stats import percentiles
+
 COND_SCALE = 6.0
-
-
-def _percentile(xs: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(xs), q))
 
 
 def _naive_guided_step(policy: Steve1Policy, img, goal, state, scale: float):
@@ -101,8 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     rows = {}
     for mode, times in time_modes(policy, args.modes, frames, goal, args.steps, args.warmup).items():
-        rows[mode] = {"p50_ms": _percentile(times, 50), "p95_ms": _percentile(times, 95),
-                      "mean_ms": statistics.fmean(times), "steps": len(times)}
+        q = percentiles(times)
+        rows[mode] = {"p50_ms": q["p50"], "p95_ms": q["p95"], "mean_ms": q["mean"], "steps": len(times)}
 
     result = {
         "benchmark": "STEVE-1 policy step latency (full size, random weights)",

@@ -81,9 +81,9 @@ def _check_loading_info(info: dict, where: str) -> None:
 
 
 def _local_files_only(value: bool | None) -> bool:
-    if value is not None:
-        return value
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    from ..weights.hub import is_offline  # HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read at call time
+
+    return is_offline() if value is None else value
 
 
 def _source(name_or_path: str, revision: str | None, model: nn.Module) -> str:

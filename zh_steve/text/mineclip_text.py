@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_state_dict_strict, safe_torch_load, select_prefix
+from ..checkpoint import file_md5, load_state_dict_strict, safe_torch_load, select_prefix
 from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError, WeightsNotFoundError, ZhSteveError
 from .clip_tokenizer import MineClipTokenizer
 
@@ -302,12 +302,6 @@ def _load_safetensors_text(path: Path) -> dict[str, torch.Tensor]:
     except Exception as e:
         raise CheckpointError(f"could not read {path} as safetensors: {e}") from e
     return _select_text_keys(raw, path)
-
-
-def file_md5(path: str | Path) -> str:
-    """Hex md5 of a file (streamed)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def verify_attn_md5(path: str | Path, expected: str = MINECLIP_ATTN_MD5) -> None:

@@ -12,7 +12,6 @@ The same files directly in ``DIR`` are accepted too. Readers return state dicts 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,14 +80,6 @@ def find_official_file(weights_dir: str | Path, name: str) -> Path | None:
 
 def find_official_files(weights_dir: str | Path) -> dict[str, Path | None]:
     return {name: find_official_file(weights_dir, name) for name in OFFICIAL_FILES}
-
-
-def md5_of(path: str | Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..linear import Linear
 from .config import PolicyConfig
 
 
@@ -39,7 +40,7 @@ def linear_layer(din: int, dout: int, *, layer_norm: bool = True, bias: bool | N
                  relu: bool = True) -> NormLayer:
     """LayerNorm → Linear → ReLU; the linear has a bias only when there is no norm (unless told)."""
     norm = nn.LayerNorm(din) if layer_norm else None
-    return NormLayer(norm, nn.Linear(din, dout, bias=(not layer_norm) if bias is None else bias), relu)
+    return NormLayer(norm, Linear(din, dout, bias=(not layer_norm) if bias is None else bias), relu)
 
 
 class ResidualBlock(nn.Module):

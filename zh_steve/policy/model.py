@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..linear import Linear
 from ..errors import InvalidGoalError, InvalidObservationError, ZhSteveError
 from .attention import LayerMemory, MemoryAttention
 from .config import PolicyConfig
@@ -127,7 +128,7 @@ class Steve1Net(nn.Module):
         self.recurrent_layer = TransformerStack(config)
         self.lastlayer = linear_layer(h, h)
         self.final_ln = nn.LayerNorm(h)
-        self.mineclip_embed_linear = nn.Linear(config.mineclip_embed_dim, h)
+        self.mineclip_embed_linear = Linear(config.mineclip_embed_dim, h)
 
     def core(self, img_feat: torch.Tensor, goal: torch.Tensor, first: torch.Tensor, state: PolicyState
              ) -> tuple[torch.Tensor, PolicyState]:

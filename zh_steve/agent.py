@@ -32,11 +32,12 @@ from .actions import to_minerl_action
 from .policy import sample_action
 from .config_utils import from_dict, load_config, resolve_device
 from .errors import ConfigError, InvalidGoalError, InvalidInstructionError
+from .precision import STORAGE_DTYPES, compute_context, prepare_parts
 from .preprocess import preprocess_obs
 from .text.language import detect_language, normalize_instruction, route as route_instruction
 
 Lang = Literal["auto", "zh", "en"]
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+_DTYPES = STORAGE_DTYPES  # dtype setting → weight storage dtype (see zh_steve.precision)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -68,7 +69,7 @@ class AgentConfig:
     alignment: str | None = "runs/alignment"  # dir written by `python -m alignment.train`
     chinese_clip: str = "OFA-Sys/chinese-clip-vit-base-patch16"  # hub id or local dir
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "float32"  # float32 | float16 | bfloat16 (policy, prior and text towers)
+    dtype: str = "float32"  # float32 | float16 | bfloat16 | autocast | int8-dynamic (CPU); see zh_steve.precision
     cond_scale: float | None = 6.0  # STEVE-1's text default; None disables classifier-free guidance
     temperature: float | None = None  # pi-head temperature; None = from 2x.model, else the official 2.0
     seed: int | None = None  # seeds the prior sample and the action sampling
@@ -124,7 +125,7 @@ class ZhSteveAgent:
 
     def __init__(self, parts: AgentParts, config: AgentConfig | None = None) -> None:
         self.config = config or AgentConfig()
-        self.parts = parts
+        self.parts = prepare_parts(parts, self.config.dtype)  # int8-dynamic: quantises the linears once
         self.device = next(parts.policy.parameters()).device
         self._cache: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
         seed = self.config.seed
@@ -208,7 +209,7 @@ class ZhSteveAgent:
             info["cache_hit"] = True
             return cached.clone(), info
         info["cache_hit"] = False
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_context(self.config.dtype, self.device):
             if path == "zh":
                 with self._timer(info, "chinese_clip_ms"):
                     zh = self.parts.chinese_encoder.encode([encoder_text])
@@ -227,7 +228,8 @@ class ZhSteveAgent:
                 self._cache.popitem(last=False)
         return vec, info
 
-    def _make_goal(self, instruction: str, lang: Lang) -> _Goal:
+    def _make_goal(self, instruction: str, lang: Lang, generator: torch.Generator | None = None) -> _Goal:
+        """Embed (cached) + one prior sample drawn from ``generator`` (default: this agent's prior RNG)."""
         t0 = time.perf_counter()
         vec, info = self.embed_instruction(instruction, lang)
         prior = self.parts.prior
@@ -235,7 +237,7 @@ class ZhSteveAgent:
         with torch.inference_mode(), self._timer(info, "prior_ms"):
             goal = prior.sample(
                 vec.to(self.device, pdtype),
-                generator=self._prior_rng,
+                generator=self._prior_rng if generator is None else generator,
                 deterministic=self.config.prior_sampling == "deterministic",
             ).float()
         _check_goal(goal, "prior goal embedding")
@@ -255,7 +257,7 @@ class ZhSteveAgent:
             img = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).unsqueeze(0)  # [1, 128, 128, 3]
         policy = self.parts.policy
         goal = self._goal.goal.to(dtype=next(policy.parameters()).dtype)
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_context(self.config.dtype, self.device):
             with self._timer(timing, "policy_ms"):
                 out, self._state = policy.act(img, goal, self._state, cond_scale=self.config.cond_scale)
             with self._timer(timing, "sample_ms"):

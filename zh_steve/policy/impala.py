@@ -106,7 +106,7 @@ class ImageEncoder(nn.Module):
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         b, t = img.shape[:2]
-        dtype = self.linear.layer.weight.dtype
+        dtype = self.cnn.stacks[0].firstconv.layer.weight.dtype  # (linear layers may be int8-quantised)
         x = img.to(dtype) / 255.0                               # [B, T, H, W, 3]
         x = x.reshape(b * t, *img.shape[2:]).permute(0, 3, 1, 2)  # [B*T, 3, H, W]
         x = self.linear(self.cnn(x))                            # [B*T, hidsize]

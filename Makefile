@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.zh-steve-installed
 ARGS    ?=
 
-.PHONY: install train train-tiny test test-slow test-all clean
+.PHONY: install train train-tiny test test-slow test-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,10 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(ARGS)
 
 test-all: test test-slow
+
+## all benchmarks (full-size architectures, RANDOM weights) → runs/bench/summary.{json,md}
+bench: $(STAMP)
+	$(PY) -m eval.benchmarks $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

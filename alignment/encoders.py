@@ -73,7 +73,7 @@ class TargetEncoderConfig:
 def build_target_encoder(cfg: TargetEncoderConfig, device: str = "cpu") -> TextEncoder:
     """MineCLIP text encoder (raw 512-d ``encode_text`` output)."""
     if cfg.kind == "tiny_mineclip":
-        from zh_steve.text.tiny import tiny_mineclip_text_encoder
+        from zh_steve.testing.tiny_text import tiny_mineclip_text_encoder
 
         return tiny_mineclip_text_encoder(seed=cfg.seed)
     from zh_steve.text.mineclip_text import MineClipTextEncoder
@@ -103,7 +103,7 @@ def _first_line(e: Exception) -> str:
 def build_source_encoder(cfg: SourceEncoderConfig, device: str = "cpu") -> TextEncoder:
     """Chinese-CLIP text encoder (raw 512-d projected [CLS] feature)."""
     if cfg.kind == "tiny_chinese_clip":
-        from zh_steve.text.tiny import tiny_chinese_clip_encoder
+        from zh_steve.testing.tiny_text import tiny_chinese_clip_encoder
 
         return tiny_chinese_clip_encoder(seed=cfg.seed)
     from zh_steve.text.chinese_clip import ChineseClipTextEncoder

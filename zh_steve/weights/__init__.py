@@ -9,11 +9,12 @@ CLIs: ``python -m zh_steve.check_weights DIR`` and ``python -m zh_steve.download
 """
 
 from .expected import Expectations
-from .minestudio import HUB_REPO_ID, OFFICIAL_BEHAVIOUR, HubCheckpoint, check_hub_config
-from .official import OFFICIAL_FILES, OfficialFile, read_2x_model
+from ..hub import default_cache_dir, local_snapshot
+from ..published import HUB_REPO_ID, OFFICIAL_FILES, OfficialFile
+from .minestudio import OFFICIAL_BEHAVIOUR, HubCheckpoint, check_hub_config
+from .official import read_2x_model
 from .ranged import BlockFile, fetch_tensor_block, read_text_block_state_dict
-from .resolve import (ComponentSource, PolicySettings, ResolvedWeights, WeightsSpec, default_cache_dir,
-                      local_snapshot, resolve_weights)
+from .resolve import ComponentSource, PolicySettings, ResolvedWeights, WeightsSpec, resolve_weights
 
 __all__ = [
     "Expectations", "HUB_REPO_ID", "OFFICIAL_BEHAVIOUR", "HubCheckpoint", "check_hub_config", "OFFICIAL_FILES",

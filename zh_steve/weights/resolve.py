@@ -16,8 +16,6 @@ Order for each component:
 
 from __future__ import annotations
 
-import os
-import struct
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,38 +24,23 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import compare_keys, load_manifest
-from ..config_utils import load_config
+from .. import hub
+from ..checkpoint import compare_keys, load_manifest, read_safetensors_header
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
-from . import hub
-from .expected import COMPONENTS, HUB_TEXT_PREFIX, Expectations, payload_bytes
-from .minestudio import (HUB_CONFIG_FILE, HUB_REPO_ID, HUB_URL, HUB_WEIGHTS_FILE, HubCheckpoint, check_hub_config,
-                         find_hub_file, read_hub_config)
-from .official import (OFFICIAL_FILES, find_official_file, read_2x_model, read_mineclip_text_state_dict,
-                       read_policy_state_dict, read_prior_state_dict)
+from ..hub import default_cache_dir, local_snapshot
+from ..published import (COMPONENT_FILE, HUB_APPROX_SIZE, HUB_CONFIG_FILE, HUB_REPO_ID, HUB_TEXT_PREFIX, HUB_URL,
+                         HUB_WEIGHTS_FILE, OFFICIAL_FILES, OFFICIAL_TEMPERATURE, TEMPERATURE_DEFAULT_SOURCE)
+from .expected import COMPONENTS, Expectations, hub_component, payload_bytes
+from .minestudio import HubCheckpoint, check_hub_config, find_hub_file, read_hub_config
+from .official import find_official_file, read_policy_kwargs, read_state_dict
 from .ranged import TEXT_BLOCK_RELPATH, fetch_tensor_block, hub_source, read_text_block_state_dict
 
-OFFICIAL_TEMPERATURE = 2.0
+__all__ = ["ComponentSource", "PolicySettings", "ResolvedWeights", "WeightsSpec", "default_cache_dir",
+           "detect_layout", "local_snapshot", "resolve_weights"]
+
 LAYOUT_OFFICIAL = "official"
 LAYOUT_HUB = "minestudio-hub"
 LAYOUT_TEXT_BLOCK = "text-block"
-_OFFICIAL_NAME = {"policy": "steve1.weights", "prior": "steve1_prior.pt", "mineclip_text": "attn.pth"}
-
-
-def default_cache_dir() -> Path:
-    """``$ZS_WEIGHTS_CACHE`` or ``~/.cache/zh-steve/weights``."""
-    env = os.environ.get("ZS_WEIGHTS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "zh-steve" / "weights"
-
-
-def local_snapshot(name_or_path: str, cache_dir: str | Path | None = None) -> str:
-    """A hub id → the snapshot ``python -m zh_steve.download_weights`` saved in the zh-steve cache, if there;
-    anything else (a local dir, an id not downloaded) is returned unchanged for ``from_pretrained`` to resolve."""
-    if "/" not in name_or_path or Path(name_or_path).expanduser().exists():
-        return name_or_path
-    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    snapshot = root / name_or_path.split("/")[-1]
-    return str(snapshot) if (snapshot / "config.json").is_file() else name_or_path
 
 
 def _stderr(msg: str) -> None:
@@ -101,26 +84,8 @@ class PolicySettings:
     policy_kwargs: dict[str, Any]
     kwargs_source: str
     temperature: float
-    temperature_source: str   # default-official-2.0 | 2x.model | config
-    ignored_keys: list[str] = field(default_factory=list)
-
-    def policy_config(self) -> Any:
-        """A :class:`zh_steve.policy.PolicyConfig`. Extra keys of a MineStudio ``config.json`` (which MineStudio
-        itself ignores) are dropped and listed in ``ignored_keys``; elsewhere unknown keys are an error."""
-        import dataclasses
-
-        from ..policy import PolicyConfig
-
-        kwargs = dict(self.policy_kwargs)
-        if self.kwargs_source.endswith(HUB_CONFIG_FILE):  # MineStudio swallows unknown kwargs; so do we, visibly
-            known = {f.name for f in dataclasses.fields(PolicyConfig)} - {"temperature"}
-            self.ignored_keys = sorted(set(kwargs) - known)
-            kwargs = {k: v for k, v in kwargs.items() if k in known}
-        return PolicyConfig.from_kwargs(kwargs, {"temperature": self.temperature}, where=self.kwargs_source)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"policy_kwargs": dict(self.policy_kwargs), "pi_head_kwargs": {"temperature": self.temperature},
-                "kwargs_source": self.kwargs_source, "temperature_source": self.temperature_source}
+    temperature_source: str   # TEMPERATURE_DEFAULT_SOURCE | 2x.model | config
+    ignored_keys: list[str] = field(default_factory=list)  # set by zh_steve.policy.policy_config
 
 
 @dataclass
@@ -145,13 +110,11 @@ class ResolvedWeights:
             return self._hub(src.path).state_dict(component)
         if src.layout == LAYOUT_TEXT_BLOCK:
             return read_text_block_state_dict(src.path, self.expected.hub_text_shapes())
-        reader = {"policy": read_policy_state_dict, "prior": read_prior_state_dict,
-                  "mineclip_text": read_mineclip_text_state_dict}[component]
-        sd = {k: v.to(torch.float32) for k, v in reader(src.path).items()}
+        sd = {k: v.to(torch.float32) for k, v in read_state_dict(src.path, component).items()}
         report = compare_keys(self.expected.component(component), sd)
         if not report.ok:
-            raise CheckpointError(f"{src.path} ({_OFFICIAL_NAME[component]}) does not match the official "
-                                  f"manifest: {report.describe()}")
+            raise CheckpointError(f"{src.path} ({component}, as in {COMPONENT_FILE[component]}) does not match the "
+                                  f"official manifest: {report.describe()}")
         return sd
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
@@ -184,33 +147,27 @@ class ResolvedWeights:
 # ----------------------------------------------------------------------------------------------------------
 
 def detect_layout(path: str | Path) -> str:
-    """``minestudio-hub``, ``text-block`` (safetensors) or ``official`` (a torch file), from the file itself."""
+    """From the file itself: ``minestudio-hub`` (a safetensors file with the tensors of several components, i.e. the
+    MineStudio file), ``text-block`` (only ``mineclip.clip_model.text_model.*`` tensors: what the ranged fetch
+    writes) or ``official`` (one component: an official torch file, or safetensors in any key form that
+    :func:`~zh_steve.weights.official.component_keys` documents)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsNotFoundError(f"weights file not found: {path}")
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) == 8:
-            (n,) = struct.unpack("<Q", head)
-            if 0 < n < (100 << 20):
-                first = f.read(1)
-                if first == b"{":
-                    import json
-
-                    try:
-                        header = json.loads(first + f.read(n - 1))
-                    except (ValueError, UnicodeDecodeError):
-                        header = None
-                    if isinstance(header, dict):
-                        keys = [k for k in header if k != "__metadata__"]
-                        if keys and all(k.startswith(HUB_TEXT_PREFIX) for k in keys):
-                            return LAYOUT_TEXT_BLOCK
-                        return LAYOUT_HUB
-    return LAYOUT_OFFICIAL
+    try:
+        with open(path, "rb") as f:
+            _, header = read_safetensors_header(f)
+    except CheckpointError:
+        return LAYOUT_OFFICIAL  # not safetensors: a torch file
+    keys = [k for k in header if k != "__metadata__"]
+    if keys and all(k.startswith(HUB_TEXT_PREFIX) for k in keys):
+        return LAYOUT_TEXT_BLOCK
+    parts = {hit[0] for hit in map(hub_component, keys) if hit is not None}
+    return LAYOUT_HUB if len(parts) > 1 else LAYOUT_OFFICIAL
 
 
 def _find_in_dir(root: Path, component: str) -> tuple[Path, str] | None:
-    official = find_official_file(root, _OFFICIAL_NAME[component])
+    official = find_official_file(root, COMPONENT_FILE[component])
     if official is not None:
         return official, LAYOUT_OFFICIAL
     hub_file = find_hub_file(root)
@@ -226,10 +183,10 @@ def _find_in_dir(root: Path, component: str) -> tuple[Path, str] | None:
 def _missing_message(missing: list[str], why: str) -> str:
     lines = [f"STEVE-1 weights missing: {', '.join(missing)}. {why}", "Get them from either source:"]
     for c in missing:
-        f = OFFICIAL_FILES[_OFFICIAL_NAME[c]]
+        f = OFFICIAL_FILES[COMPONENT_FILE[c]]
         lines.append(f"  - {c}: official {f.name} ({f.approx_size}) from {f.published_at} "
                      f"-> <weights dir>/{f.relpath}")
-    lines.append(f"  - or all of them in one file: {HUB_WEIGHTS_FILE} + {HUB_CONFIG_FILE} (≈1.64 GB) from {HUB_URL}")
+    lines.append(f"  - or all of them in one file: {HUB_WEIGHTS_FILE} + {HUB_CONFIG_FILE} ({HUB_APPROX_SIZE}) from {HUB_URL}")
     lines.append("Run `python -m zh_steve.download_weights` (or `--only text` for the 242 MiB text tower), or pass "
                  "--weights-dir / explicit paths; `python -m zh_steve.check_weights DIR` checks a directory.")
     return "\n".join(lines)
@@ -329,44 +286,22 @@ def download_hub_layout(dest: Path, repo_id: str = HUB_REPO_ID, revision: str | 
 # policy kwargs and temperature
 # ----------------------------------------------------------------------------------------------------------
 
-def _kwargs_from_config_file(path: Path) -> tuple[dict[str, Any], float | None]:
-    data = load_config(path)
-    temperature = data.get("temperature")
-    if isinstance(data.get("pi_head_kwargs"), Mapping):
-        temperature = data["pi_head_kwargs"].get("temperature", temperature)
-    kwargs = data.get("policy_kwargs", data)
-    if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"{path}: policy_kwargs must be a mapping")
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("temperature", "pi_head_kwargs")}
-    return dict(kwargs), (float(temperature) if temperature is not None else None)
-
-
 def _policy_settings(spec: WeightsSpec, policy_src: ComponentSource, dirs: list[tuple[Path, str]]) -> PolicySettings:
     kwargs: dict[str, Any] | None = None
     kwargs_source = ""
     file_temperature: tuple[float, str] | None = None
 
-    if spec.policy_kwargs is not None:
-        p = Path(spec.policy_kwargs).expanduser()
-        if p.suffix.lower() in (".yaml", ".yml", ".json"):
-            kwargs, t = _kwargs_from_config_file(p)
-            if t is not None:
-                file_temperature = (t, "config")
-        else:
-            two_x = read_2x_model(p)
-            kwargs = two_x.policy_kwargs
-            if two_x.temperature is not None:
-                file_temperature = (two_x.temperature, "2x.model")
-        kwargs_source = str(p)
-    else:
-        for root, _ in dirs:
-            p = find_official_file(root, "2x.model")
-            if p is not None:
-                two_x = read_2x_model(p)
-                kwargs, kwargs_source = two_x.policy_kwargs, str(p)
-                if two_x.temperature is not None:
-                    file_temperature = (two_x.temperature, "2x.model")
-                break
+    p = Path(spec.policy_kwargs).expanduser() if spec.policy_kwargs is not None else None
+    for root, _ in ([] if p is not None else dirs):
+        p = find_official_file(root, COMPONENT_FILE["policy_kwargs"])
+        if p is not None:
+            break
+    if p is not None:
+        got = read_policy_kwargs(p)
+        kwargs, kwargs_source = got.policy_kwargs, str(p)
+        if got.temperature is not None:
+            is_config = p.suffix.lower() in (".yaml", ".yml", ".json")
+            file_temperature = (got.temperature, "config" if is_config else "2x.model")
 
     if policy_src.layout == LAYOUT_HUB:
         config_path = policy_src.path.parent / HUB_CONFIG_FILE
@@ -386,6 +321,6 @@ def _policy_settings(spec: WeightsSpec, policy_src: ComponentSource, dirs: list[
     elif file_temperature is not None:
         temperature, t_source = file_temperature
     else:
-        temperature, t_source = OFFICIAL_TEMPERATURE, "default-official-2.0"
+        temperature, t_source = OFFICIAL_TEMPERATURE, TEMPERATURE_DEFAULT_SOURCE
     return PolicySettings(kwargs, kwargs_source, temperature, t_source)
 

@@ -3,7 +3,7 @@
 Understands the official STEVE-1 layout (``vpt/2x.model``, ``mineclip/attn.pth``, ``steve1/steve1.weights``,
 ``steve1/steve1_prior.pt``, or the same files directly in DIR), the MineStudio single file
 (``model.safetensors`` + ``config.json``, in DIR or DIR/minestudio) and a text-tower block written by
-``download_weights --only text``. Every file is opened the safe way (weights-only torch loads, plain-container
+``download_weights --only text``. Every file is opened the safe way (weights-only torch reads, plain-container
 pickle, safetensors), its keys and shapes are compared with the manifests, ``attn.pth``'s md5 is checked.
 Exit code 0 only when every needed component is usable.
 """

@@ -19,7 +19,8 @@ from zh_steve.text.base import TextEncoder
 
 from .config_types import check_types
 
-CHINESE_CLIP_HUB_ID = "OFA-Sys/chinese-clip-vit-base-patch16"
+from zh_steve.published import CHINESE_CLIP_HUB_ID
+
 MINECLIP_HINT = (
     "get attn.pth from the Google Drive link in the MineCLIP README (or STEVE-1's download_weights.sh) into "
     "weights/mineclip/, or run `python -m zh_steve.download_weights --only text` (MineCLIP text tower + "
@@ -27,8 +28,8 @@ MINECLIP_HINT = (
 )
 CHINESE_CLIP_HINT = (
     f"download {CHINESE_CLIP_HUB_ID} with `python -m zh_steve.download_weights --only text` or "
-    f"`hf download {CHINESE_CLIP_HUB_ID} --local-dir weights/chinese-clip-vit-base-patch16` on a machine with "
-    "network access, then pass --chinese-clip DIR"
+    f"`hf download {CHINESE_CLIP_HUB_ID} --local-dir weights/{CHINESE_CLIP_HUB_ID.split('/')[-1]}` on a machine "
+    "with network access, then pass --chinese-clip DIR"
 )
 
 

@@ -4,7 +4,7 @@ and the same tensors saved as safetensors in any documented key form.
 Layout (as STEVE-1's ``download_weights.sh`` writes it under ``data/weights/``)::
 
     DIR/vpt/2x.model             pickle of plain containers: policy kwargs + pi-head temperature
-    DIR/mineclip/attn.pth        torch checkpoint {"state_dict": {"model.<key>": Tensor}}; md5 b5ece919…
+    DIR/mineclip/attn.pth        torch checkpoint {"state_dict": {"model.<key>": Tensor}}; md5: published.ATTN_MD5
     DIR/steve1/steve1.weights    torch state dict, bare keys net.* / pi_head.* / value_head.*
     DIR/steve1/steve1_prior.pt   torch state dict, keys encoder.* / decoder.*
 

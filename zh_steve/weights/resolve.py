@@ -17,7 +17,6 @@ Order for each component:
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,67 +24,26 @@ from typing import Any
 import torch
 
 from .. import hub
-from ..checkpoint import compare_keys, load_manifest, read_safetensors_header
+from ..checkpoint import compare_keys
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
 from ..hub import default_cache_dir, local_snapshot
-from ..published import (COMPONENT_FILE, HUB_APPROX_SIZE, HUB_CONFIG_FILE, HUB_REPO_ID, HUB_TEXT_PREFIX, HUB_URL,
-                         HUB_WEIGHTS_FILE, OFFICIAL_FILES, OFFICIAL_TEMPERATURE, TEMPERATURE_DEFAULT_SOURCE)
-from .expected import COMPONENTS, Expectations, hub_component, payload_bytes
-from .minestudio import HubCheckpoint, check_hub_config, find_hub_file, read_hub_config
-from .official import find_official_file, read_policy_kwargs, read_state_dict
-from .ranged import TEXT_BLOCK_RELPATH, fetch_tensor_block, hub_source, read_text_block_state_dict
+from ..published import COMPONENT_FILE, HUB_CONFIG_FILE, HUB_WEIGHTS_FILE
+from .download import download_hub_layout, fetch_missing
+from .expected import COMPONENTS, Expectations
+from .layout import LAYOUT_HUB, LAYOUT_OFFICIAL, LAYOUT_TEXT_BLOCK, ComponentSource, detect_layout, find_in_dir
+from .minestudio import HubCheckpoint
+from .official import read_state_dict
+from .ranged import read_text_block_state_dict
+from .settings import PolicySettings, policy_settings
+from .spec import WeightsSpec
 
-__all__ = ["ComponentSource", "PolicySettings", "ResolvedWeights", "WeightsSpec", "default_cache_dir",
-           "detect_layout", "local_snapshot", "resolve_weights"]
-
-LAYOUT_OFFICIAL = "official"
-LAYOUT_HUB = "minestudio-hub"
-LAYOUT_TEXT_BLOCK = "text-block"
+__all__ = ["LAYOUT_HUB", "LAYOUT_OFFICIAL", "LAYOUT_TEXT_BLOCK", "ComponentSource", "PolicySettings",
+           "ResolvedWeights", "WeightsSpec", "default_cache_dir", "detect_layout", "download_hub_layout",
+           "local_snapshot", "resolve_weights"]
 
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-@dataclass
-class WeightsSpec:
-    """Where to look for weights. Every field is optional; see the module docstring for the order."""
-
-    weights_dir: str | Path | None = None
-    policy: str | Path | None = None          # steve1.weights (or a MineStudio model.safetensors)
-    prior: str | Path | None = None           # steve1_prior.pt (or a MineStudio model.safetensors)
-    mineclip: str | Path | None = None        # attn.pth, a text-tower block, or a MineStudio model.safetensors
-    hub_file: str | Path | None = None        # MineStudio model.safetensors (config.json beside it)
-    policy_kwargs: str | Path | None = None   # 2x.model, or YAML/JSON with policy kwargs
-    temperature: float | None = None          # explicit pi-head temperature (wins over 2x.model)
-    cache_dir: str | Path | None = None
-    allow_download: bool | None = None        # None: allowed unless ZS_NO_DOWNLOAD=1
-    repo_id: str = HUB_REPO_ID
-    revision: str | None = None
-    need: tuple[str, ...] = COMPONENTS
-    expected: Expectations | None = None      # default: the manifests of the real files
-    expected_behaviour: Mapping[str, Any] | None = None  # default: official behaviour-only policy settings
-    notify: Callable[[str], None] | None = None
-
-
-@dataclass
-class ComponentSource:
-    """Which file a component comes from."""
-
-    path: Path
-    layout: str    # official | minestudio-hub | text-block
-    origin: str    # explicit | weights_dir | cache | hf-cache | download
-
-
-@dataclass
-class PolicySettings:
-    """Policy constructor kwargs plus the pi-head temperature, and which source decided each."""
-
-    policy_kwargs: dict[str, Any]
-    kwargs_source: str
-    temperature: float
-    temperature_source: str   # TEMPERATURE_DEFAULT_SOURCE | 2x.model | config
-    ignored_keys: list[str] = field(default_factory=list)  # set by zh_steve.policy.policy_config
 
 
 @dataclass
@@ -142,56 +100,6 @@ class ResolvedWeights:
         return out
 
 
-# ----------------------------------------------------------------------------------------------------------
-# finding files
-# ----------------------------------------------------------------------------------------------------------
-
-def detect_layout(path: str | Path) -> str:
-    """From the file itself: ``minestudio-hub`` (a safetensors file with the tensors of several components, i.e. the
-    MineStudio file), ``text-block`` (only ``mineclip.clip_model.text_model.*`` tensors: what the ranged fetch
-    writes) or ``official`` (one component: an official torch file, or safetensors in any key form that
-    :func:`~zh_steve.weights.official.component_keys` documents)."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsNotFoundError(f"weights file not found: {path}")
-    try:
-        with open(path, "rb") as f:
-            _, header = read_safetensors_header(f)
-    except CheckpointError:
-        return LAYOUT_OFFICIAL  # not safetensors: a torch file
-    keys = [k for k in header if k != "__metadata__"]
-    if keys and all(k.startswith(HUB_TEXT_PREFIX) for k in keys):
-        return LAYOUT_TEXT_BLOCK
-    parts = {hit[0] for hit in map(hub_component, keys) if hit is not None}
-    return LAYOUT_HUB if len(parts) > 1 else LAYOUT_OFFICIAL
-
-
-def _find_in_dir(root: Path, component: str) -> tuple[Path, str] | None:
-    official = find_official_file(root, COMPONENT_FILE[component])
-    if official is not None:
-        return official, LAYOUT_OFFICIAL
-    hub_file = find_hub_file(root)
-    if hub_file is not None:
-        return hub_file, LAYOUT_HUB
-    if component == "mineclip_text":
-        block = root / TEXT_BLOCK_RELPATH
-        if block.is_file():
-            return block, LAYOUT_TEXT_BLOCK
-    return None
-
-
-def _missing_message(missing: list[str], why: str) -> str:
-    lines = [f"STEVE-1 weights missing: {', '.join(missing)}. {why}", "Get them from either source:"]
-    for c in missing:
-        f = OFFICIAL_FILES[COMPONENT_FILE[c]]
-        lines.append(f"  - {c}: official {f.name} ({f.approx_size}) from {f.published_at} "
-                     f"-> <weights dir>/{f.relpath}")
-    lines.append(f"  - or all of them in one file: {HUB_WEIGHTS_FILE} + {HUB_CONFIG_FILE} ({HUB_APPROX_SIZE}) from {HUB_URL}")
-    lines.append("Run `python -m zh_steve.download_weights` (or `--only text` for the 242 MiB text tower), or pass "
-                 "--weights-dir / explicit paths; `python -m zh_steve.check_weights DIR` checks a directory.")
-    return "\n".join(lines)
-
-
 def resolve_weights(spec: WeightsSpec | None = None) -> ResolvedWeights:
     """Decide where every needed component comes from (downloading if allowed). See the module docstring."""
     spec = spec or WeightsSpec()
@@ -221,7 +129,7 @@ def resolve_weights(spec: WeightsSpec | None = None) -> ResolvedWeights:
         for root, origin in dirs:
             if c in sources:
                 break
-            hit = _find_in_dir(root, c)
+            hit = find_in_dir(root, c)
             if hit is not None:
                 sources[c] = ComponentSource(hit[0], hit[1], origin)
     missing = [c for c in need if c not in sources]
@@ -232,95 +140,15 @@ def resolve_weights(spec: WeightsSpec | None = None) -> ResolvedWeights:
                 sources[c] = ComponentSource(cached, LAYOUT_HUB, "hf-cache")
             missing = []
 
-    # 4. download
+    # 4. download (if allowed)
     if missing:
-        if hub.is_offline():
-            raise WeightsNotFoundError(_missing_message(missing, "HF_HUB_OFFLINE is set, so zh-steve did not "
-                                                                 "try to download them."))
-        allowed = spec.allow_download if spec.allow_download is not None else not hub.downloads_refused()
-        if not allowed:
-            raise WeightsNotFoundError(_missing_message(missing, "Downloads are switched off (allow_download=False "
-                                                                 "or ZS_NO_DOWNLOAD=1)."))
-        if missing == ["mineclip_text"]:
-            mib = payload_bytes(expected.hub_text_shapes()) / 2**20
-            notify(f"zh-steve: fetching only the MineCLIP text tower (≈{mib:.0f} MiB in fp32) by byte range from "
-                   f"{HUB_URL} into {cache / TEXT_BLOCK_RELPATH}")
-            commit, files = hub.repo_files(spec.repo_id, spec.revision)  # pin the commit the bytes come from
-            if HUB_WEIGHTS_FILE not in files:
-                raise WeightsNotFoundError(f"{spec.repo_id}@{commit[:10]} has no {HUB_WEIGHTS_FILE}")
-            with hub.network_errors(f"the MineCLIP text tower of {spec.repo_id}"):  # ranged reads over HTTP
-                got = fetch_tensor_block(hub_source(spec.repo_id, HUB_WEIGHTS_FILE, commit),
-                                         cache / TEXT_BLOCK_RELPATH, expected=expected.hub_text_shapes(),
-                                         progress=True)
-            sources["mineclip_text"] = ComponentSource(got.path, LAYOUT_TEXT_BLOCK, "download")
-        else:
-            path = download_hub_layout(cache / "minestudio", spec.repo_id, spec.revision, notify)
-            for c in missing:
-                sources[c] = ComponentSource(path, LAYOUT_HUB, "download")
+        sources.update(fetch_missing(missing, spec, cache, expected, notify))
 
     settings = None
     if "policy" in need:
-        settings = _policy_settings(spec, sources["policy"], dirs)
+        settings = policy_settings(spec, sources["policy"], [root for root, _ in dirs])
     resolved = ResolvedWeights(sources=sources, settings=settings, expected=expected)
     for c, src in sources.items():  # a hub file is checked strictly as soon as it is chosen
         if src.layout == LAYOUT_HUB:
             resolved._hub(src.path)
     return resolved
-
-
-def download_hub_layout(dest: Path, repo_id: str = HUB_REPO_ID, revision: str | None = None,
-                        notify: Callable[[str], None] = _stderr) -> Path:
-    """Download ``model.safetensors`` + ``config.json`` into ``dest`` (announcing the size first)."""
-    commit, files = hub.repo_files(repo_id, revision)
-    info = files.get(HUB_WEIGHTS_FILE)
-    if info is None:
-        raise WeightsNotFoundError(f"{repo_id}@{commit[:10]} has no {HUB_WEIGHTS_FILE}")
-    size = f"{info.size / 1e9:.2f} GB" if info.size else "size unknown"
-    notify(f"zh-steve: downloading {repo_id}/{HUB_WEIGHTS_FILE} ({size}) and {HUB_CONFIG_FILE} into {dest} "
-           f"(set ZS_NO_DOWNLOAD=1 to refuse, or pass official files with --weights-dir)")
-    hub.download_file(repo_id, HUB_CONFIG_FILE, dest, commit)
-    return hub.download_file(repo_id, HUB_WEIGHTS_FILE, dest, commit)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# policy kwargs and temperature
-# ----------------------------------------------------------------------------------------------------------
-
-def _policy_settings(spec: WeightsSpec, policy_src: ComponentSource, dirs: list[tuple[Path, str]]) -> PolicySettings:
-    kwargs: dict[str, Any] | None = None
-    kwargs_source = ""
-    file_temperature: tuple[float, str] | None = None
-
-    p = Path(spec.policy_kwargs).expanduser() if spec.policy_kwargs is not None else None
-    for root, _ in ([] if p is not None else dirs):
-        p = find_official_file(root, COMPONENT_FILE["policy_kwargs"])
-        if p is not None:
-            break
-    if p is not None:
-        got = read_policy_kwargs(p)
-        kwargs, kwargs_source = got.policy_kwargs, str(p)
-        if got.temperature is not None:
-            is_config = p.suffix.lower() in (".yaml", ".yml", ".json")
-            file_temperature = (got.temperature, "config" if is_config else "2x.model")
-
-    if policy_src.layout == LAYOUT_HUB:
-        config_path = policy_src.path.parent / HUB_CONFIG_FILE
-        if policy_src.origin == "hf-cache":
-            config_path = hub.cached_file(spec.repo_id, HUB_CONFIG_FILE, spec.revision) or config_path
-        hub_kwargs = check_hub_config(read_hub_config(config_path), spec.expected_behaviour, str(config_path))
-        if kwargs is None:
-            kwargs, kwargs_source = hub_kwargs, str(config_path)
-    if kwargs is None:
-        kwargs = dict(load_manifest("vpt_2x_model_kwargs")["policy_kwargs"])
-        kwargs_source = "default-official-2x (VPT hard-coded kwargs; no 2x.model found)"
-
-    if spec.temperature is not None:
-        if not spec.temperature > 0:
-            raise ConfigError(f"temperature must be > 0, got {spec.temperature}")
-        temperature, t_source = float(spec.temperature), "config"
-    elif file_temperature is not None:
-        temperature, t_source = file_temperature
-    else:
-        temperature, t_source = OFFICIAL_TEMPERATURE, TEMPERATURE_DEFAULT_SOURCE
-    return PolicySettings(kwargs, kwargs_source, temperature, t_source)
-

@@ -22,6 +22,10 @@ class RandomAgent:
         self.rng = np.random.default_rng(seed)
         self.timings: dict[str, dict[str, float]] = {"embed": {}, "step": {}}
         self.instruction: str | None = None
+        self.instruction_info = None  # no text tower: nothing to report
+
+    def clear_instruction_cache(self) -> None:
+        """Nothing is cached (the instruction only seeds the RNG)."""
 
     def reset(self, instruction: str, lang: str = "auto") -> None:
         t0 = time.perf_counter()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from zh_steve import ZhSteveAgent
-from zh_steve.agent import AgentConfig, build_tiny_parts
+from zh_steve.assembly import AgentConfig, build_tiny_parts
 from zh_steve.batched_agent import BatchedZhSteveAgent
 from zh_steve.config_utils import from_dict, load_config
 from zh_steve.errors import InvalidInstructionError, InvalidObservationError

@@ -77,10 +77,21 @@ def prepare_parts(parts, name: str):
     """Apply the ``dtype`` setting's module transform to an agent's parts (only ``int8-dynamic`` has one: the
     policy and both text towers are quantised in place; the prior and the alignment layer stay float)."""
     storage_dtype(name)
-    if name == "int8-dynamic":
-        quantize_int8_dynamic(parts.policy)
-        for encoder, attr in ((parts.chinese_encoder, "tower"), (parts.mineclip_encoder, "model")):
-            module = getattr(encoder, attr, None)
-            if isinstance(module, nn.Module):
-                quantize_int8_dynamic(module)
+    if name != "int8-dynamic" or getattr(parts, "_int8_prepared", False):
+        return parts
+    quantize_int8_dynamic(parts.policy)
+    _quantize_encoder(parts.chinese_encoder, "tower")
+    if getattr(parts, "mineclip_loaded", True):
+        _quantize_encoder(parts.mineclip_encoder, "model")
+    else:  # loaded on first English instruction: quantise it then
+        load = parts.mineclip_loader
+        parts.mineclip_loader = lambda: _quantize_encoder(load(), "model")
+    parts._int8_prepared = True
     return parts
+
+
+def _quantize_encoder(encoder, attr: str):
+    module = getattr(encoder, attr, None)
+    if isinstance(module, nn.Module):
+        quantize_int8_dynamic(module)
+    return encoder

@@ -57,6 +57,8 @@ def _rows(results: dict) -> list[tuple[str, str, str]]:
                              f"min {r['cos_min']:.5f}, mean {r['cos_mean']:.5f}"))
     if "memory" in results:
         m = results["memory"]
+        rows.append(("memory", "peak RSS, fp32 agent, Chinese instructions (MineCLIP text not loaded)",
+                     f"{m['peak_rss_mib_chinese_only']:.0f} MiB"))
         rows.append(("memory", "peak RSS, fp32 agent, all models", f"{m['peak_rss_mib']:.0f} MiB"))
         rows.append(("memory", "weights (policy / zh tower / MineCLIP text)",
                      f"{m['weights_mib']['policy']:.0f} / {m['weights_mib']['chinese_clip_text']:.0f} / "

@@ -49,7 +49,8 @@ def _rows(results: dict) -> list[tuple[str, str, str]]:
                 r = pr[where][s]
                 rows.append(("per-step KL vs float32", f"{where}, {s}",
                              f"buttons {r['kl_buttons_mean']:.4f} (max {r['kl_buttons_max']:.4f}), camera "
-                             f"{r['kl_camera_mean']:.4f} (max {r['kl_camera_max']:.4f})"))
+                             f"{r['kl_camera_mean']:.4f} (max {r['kl_camera_max']:.4f}); step "
+                             f"{r['guided_step_p50_ms']:.0f} ms vs float32 {pr[where]['float32']['guided_step_p50_ms']:.0f} ms"))
         for tower in ("chinese_clip_text", "mineclip_text"):
             for s in ("bfloat16", "int8-dynamic"):
                 r = pr["text_towers"][tower][s]

@@ -2,7 +2,7 @@
 
     python -m eval.benchmarks.bench_precision [--out runs/bench/precision.json]
 
-Policy: per-step KL(float32 ‖ X) of the GUIDED action distribution (buttons and camera, CFG 6), X ∈ {bfloat16,
+Policy: per-step KL(float32 ‖ X) of the GUIDED action distribution (and each setting's guided step time) (buttons and camera, CFG 6), X ∈ {bfloat16,
 autocast, int8-dynamic}, on the golden sequences (the official small policy's real fixture weights and frames,
 ``tests/fixtures/golden``) and on a full-size random policy (random frames). Text towers: cosine of the
 bfloat16 / int8-dynamic feature to the float32 one over the eval suite's Chinese phrasings (simplified,
@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -33,12 +35,16 @@ def _variant(policy: torch.nn.Module, setting: str) -> torch.nn.Module:
     return p
 
 
-def _guided(policy, frames: torch.Tensor, goal: torch.Tensor, setting: str) -> list[tuple[torch.Tensor, ...]]:
+def _guided(policy, frames: torch.Tensor, goal: torch.Tensor, setting: str, times: list | None = None
+            ) -> list[tuple[torch.Tensor, ...]]:
     dtype = next(policy.parameters()).dtype
     state, out = policy.initial_state(2), []
     with torch.inference_mode(), compute_context(setting, torch.device("cpu")):
         for f in frames:
+            t0 = time.perf_counter()
             step, state = policy.act(f[None], goal.to(dtype), state, cond_scale=6.0)
+            if times is not None:
+                times.append((time.perf_counter() - t0) * 1e3)
             out.append((step.buttons_logp[0].double(), step.camera_logp[0].double()))
     return out
 
@@ -50,16 +56,20 @@ def _kl(ref: torch.Tensor, got: torch.Tensor) -> float:
 
 
 def policy_kl(policy, frames, goal) -> dict:
-    ref = _guided(policy, frames, goal, "float32")
-    rows = {}
+    """KL per setting, and the p50 guided step time of each (first 2 steps are warm-up)."""
+    t32: list[float] = []
+    ref = _guided(policy, frames, goal, "float32", t32)
+    rows = {"float32": {"guided_step_p50_ms": round(statistics.median(t32[2:] or t32), 2)}}
     for setting in SETTINGS:
-        got = _guided(_variant(policy, setting), frames, goal, setting)
+        ts: list[float] = []
+        got = _guided(_variant(policy, setting), frames, goal, setting, ts)
         kb = [_kl(r[0], g[0]) for r, g in zip(ref, got)]
         kc = [_kl(r[1], g[1]) for r, g in zip(ref, got)]
         agree = sum(int(r[0].argmax() == g[0].argmax()) for r, g in zip(ref, got)) / len(ref)
         rows[setting] = {"kl_buttons_mean": sum(kb) / len(kb), "kl_buttons_max": max(kb),
                          "kl_camera_mean": sum(kc) / len(kc), "kl_camera_max": max(kc),
-                         "argmax_buttons_agree": agree, "steps": len(kb)}
+                         "argmax_buttons_agree": agree, "steps": len(kb),
+                         "guided_step_p50_ms": round(statistics.median(ts[2:] or ts), 2)}
     return rows
 
 

@@ -4,7 +4,7 @@
 
 Full-size architectures with RANDOM weights (architecture cost only; never Minecraft results). Each part also
 has its own module (``python -m eval.benchmarks.bench_policy`` …). Writes ``<out>/<part>.json`` per part, then
-``<out>/summary.json`` and ``<out>/summary.md`` (one table). The side-by-side comparison with the official code is
+``<out>/summary.json`` and ``<out>/summary.md`` (one table; parts not run this time keep their last JSON). The side-by-side comparison with the official code is
 ``../shared/bench/official_vs_project.py`` (see DEVELOPERS.md).
 """
 
@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> dict:
             subprocess.run([sys.executable, "-m", "eval.benchmarks.bench_memory", "--out", str(path),
                             "--threads", t], check=True)
             results[part] = json.loads(path.read_text())
-    summary = {"label": LABEL, "threads": args.threads, "torch": torch.__version__,
+    for part in PARTS:  # parts not run this time: keep their last results in the table
+        if part not in results and (out / f"{part}.json").is_file():
+            results[part] = json.loads((out / f"{part}.json").read_text())
+    summary = {"label": LABEL, "parts_run_now": list(args.only), "threads": args.threads, "torch": torch.__version__,
                "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                "load_average_1m_after": round(os.getloadavg()[0], 2), "wall_s": round(time.perf_counter() - t0, 1),
                "results": results}

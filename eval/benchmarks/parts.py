@@ -27,7 +27,8 @@ def full_size_random_parts(seed: int = 0) -> AgentParts:
                                                    target_encoder="mineclip-text:full-size-random")
                                    ).eval().requires_grad_(False)
     return AgentParts(chinese_encoder=zh, alignment=alignment, prior=prior, policy=policy,
-                      mineclip_loader=mineclip_full_random,  # built on first English instruction device=torch.device("cpu"), dtype=torch.float32,
+                      mineclip_loader=mineclip_full_random,  # built on the first English instruction
+                      device=torch.device("cpu"), dtype=torch.float32,
                       random_weights=True, sources={"all": "full-size architectures, RANDOM weights"})
 
 

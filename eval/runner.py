@@ -46,7 +46,7 @@ log = logging.getLogger("eval")
 RESULTS = "results.jsonl"
 RUN_META = "run_meta.json"
 # run_meta fields that must match for --resume to continue a run
-RESUME_KEYS = ("env", "base_seed", "max_steps_override", "agent", "translator", "tasks_file_sha256")
+RESUME_KEYS = ("env", "base_seed", "max_steps_override", "agent", "translator", "tasks_file_sha256", "shard")
 
 
 def episode_seed(base_seed: int, task: str, episode: int) -> int:
@@ -185,6 +185,7 @@ def run_episode(
         "script": goal.script,
         "style": goal.style,
         "metric": task.metric.name,
+        "metric_params": dict(task.metric.params),
         "unit": metric.unit,
         "score": score,
         "threshold": task.metric.threshold,

@@ -7,7 +7,7 @@ import json
 import cv2
 import pytest
 
-from eval import run_tasks
+from eval import run_tasks, worker
 from eval.baselines import RandomAgent
 from eval.envs import FakeMinecraftEnv
 from eval.methods import make_methods
@@ -140,7 +140,7 @@ def test_ctrl_c_writes_the_summary_and_exits_130(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
             return super().step(action)
 
-    monkeypatch.setattr(run_tasks, "make_env", lambda kind, **kw: Interrupting(height=H, width=W))
+    monkeypatch.setattr(worker, "make_env", lambda kind, **kw: Interrupting(height=H, width=W))
     out = tmp_path / "run"
     code = run_tasks.main(["--env", "fake", "--agent-config", "random", "--methods", "align", "--tasks", "wood",
                            "--episodes", "3", "--max-steps", "3", "--out", str(out), "--no-progress"])

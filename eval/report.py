@@ -312,8 +312,9 @@ def plot_success(summary: dict[str, Any], path: Path) -> None:
             b = summary["tasks"][t][m]
             r = b["rate"] if b["rate"] is not None else np.nan
             rates.append(r)
-            lo.append(r - b["ci95"][0] if b["ci95"][0] is not None else 0)
-            hi.append(b["ci95"][1] - r if b["ci95"][1] is not None else 0)
+            # max(0, …): at 0 % / 100 % the Wilson bound equals the rate up to rounding
+            lo.append(max(0.0, r - b["ci95"][0]) if b["ci95"][0] is not None else 0)
+            hi.append(max(0.0, b["ci95"][1] - r) if b["ci95"][1] is not None else 0)
         ax.bar(x + (i - (len(methods) - 1) / 2) * width, rates, width, yerr=[lo, hi], capsize=3, label=m)
     ax.set_xticks(x, tasks, rotation=45, ha="right")
     ax.set_ylim(0, 1.05)

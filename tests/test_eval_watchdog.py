@@ -139,3 +139,30 @@ def test_data_checks_flag_zero_filled_fields_and_origin_starts(tmp_path):
     checks = summarize(rows, META)["data_checks"]
     assert "position" not in checks["constant_fields"] and "pitch" not in checks["constant_fields"]
     assert checks["origin_starts"] == 0
+
+
+def test_shards_merge_into_the_rows_of_one_run(tmp_path):
+    from eval import merge
+
+    common = ["--lang", "zh", "--env", "fake", "--agent-config", "random", "--methods", "align", "control",
+              "--tasks", "wood", "sky", "--episodes", "3", "--max-steps", "4", "--no-progress",
+              "--env-option", "height=36", "--env-option", "width=64"]
+    assert run_tasks.main([*common, "--out", str(tmp_path / "whole")]) == 0
+    for i in range(2):
+        assert run_tasks.main([*common, "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}")]) == 0
+    s0 = [json.loads(x) for x in (tmp_path / "s0" / "results.jsonl").read_text().splitlines()]
+    assert {(r["task"], r["episode"]) for r in s0} == {("wood", 0), ("wood", 2), ("sky", 1)}  # units 0, 2, 4
+    assert merge.main([str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "merged")]) == 0
+
+    def keys(d):
+        rows = [json.loads(x) for x in (d / "results.jsonl").read_text().splitlines()]
+        return sorted((r["task"], r["method"], r["episode"], r["seed"], r["success"], r["score"]) for r in rows)
+
+    assert keys(tmp_path / "merged") == keys(tmp_path / "whole") and len(keys(tmp_path / "whole")) == 12
+    merged = json.loads((tmp_path / "merged" / "summary.json").read_text())
+    assert merged["episodes_recorded"] == 12 and merged["meta"]["merge_warnings"] == []
+    # a missing shard is reported; shards of different runs are refused
+    assert merge.main([str(tmp_path / "s0"), "--out", str(tmp_path / "half")]) == 0
+    assert "missing shards [1]" in json.loads((tmp_path / "half" / "run_meta.json").read_text())["merge_warnings"]
+    assert run_tasks.main([*common, "--seed", "5", "--shard", "1/2", "--out", str(tmp_path / "other")]) == 0
+    assert merge.main([str(tmp_path / "s0"), str(tmp_path / "other"), "--out", str(tmp_path / "bad")]) == 2

@@ -197,6 +197,7 @@ def run(args: argparse.Namespace, stdin: Any = None) -> dict[str, Any]:
                 events.append({"step": step, "command": text})
                 if text == QUIT:
                     running = False
+                    break
                 elif text == RESET:
                     obs = reset_env()
                     if instruction is not None:

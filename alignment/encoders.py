@@ -19,7 +19,8 @@ from zh_steve.text.base import TextEncoder
 
 from .config_types import check_types
 
-CHINESE_CLIP_HUB_ID = "OFA-Sys/chinese-clip-vit-base-patch16"
+from zh_steve.published import CHINESE_CLIP_HUB_ID
+
 MINECLIP_HINT = (
     "get attn.pth from the Google Drive link in the MineCLIP README (or STEVE-1's download_weights.sh) into "
     "weights/mineclip/, or run `python -m zh_steve.download_weights --only text` (MineCLIP text tower + "
@@ -27,8 +28,8 @@ MINECLIP_HINT = (
 )
 CHINESE_CLIP_HINT = (
     f"download {CHINESE_CLIP_HUB_ID} with `python -m zh_steve.download_weights --only text` or "
-    f"`hf download {CHINESE_CLIP_HUB_ID} --local-dir weights/chinese-clip-vit-base-patch16` on a machine with "
-    "network access, then pass --chinese-clip DIR"
+    f"`hf download {CHINESE_CLIP_HUB_ID} --local-dir weights/{CHINESE_CLIP_HUB_ID.split('/')[-1]}` on a machine "
+    "with network access, then pass --chinese-clip DIR"
 )
 
 
@@ -73,7 +74,7 @@ class TargetEncoderConfig:
 def build_target_encoder(cfg: TargetEncoderConfig, device: str = "cpu") -> TextEncoder:
     """MineCLIP text encoder (raw 512-d ``encode_text`` output)."""
     if cfg.kind == "tiny_mineclip":
-        from zh_steve.text.tiny import tiny_mineclip_text_encoder
+        from zh_steve.testing.tiny_text import tiny_mineclip_text_encoder
 
         return tiny_mineclip_text_encoder(seed=cfg.seed)
     from zh_steve.text.mineclip_text import MineClipTextEncoder
@@ -103,7 +104,7 @@ def _first_line(e: Exception) -> str:
 def build_source_encoder(cfg: SourceEncoderConfig, device: str = "cpu") -> TextEncoder:
     """Chinese-CLIP text encoder (raw 512-d projected [CLS] feature)."""
     if cfg.kind == "tiny_chinese_clip":
-        from zh_steve.text.tiny import tiny_chinese_clip_encoder
+        from zh_steve.testing.tiny_text import tiny_chinese_clip_encoder
 
         return tiny_chinese_clip_encoder(seed=cfg.seed)
     from zh_steve.text.chinese_clip import ChineseClipTextEncoder

@@ -23,10 +23,14 @@ class RandomAgent:
         self.timings: dict[str, dict[str, float]] = {"embed": {}, "step": {}}
         self.instruction: str | None = None
         self.episode_seed: int | None = None
+        self.instruction_info = None  # no text tower: nothing to report
 
     def reseed(self, seed: int) -> None:
         """Episode seed: actions depend on (seed, episode seed, instruction), not on earlier episodes."""
         self.episode_seed = int(seed)
+
+    def clear_instruction_cache(self) -> None:
+        """Nothing is cached (the instruction only seeds the RNG)."""
 
     def reset(self, instruction: str, lang: str = "auto") -> None:
         t0 = time.perf_counter()

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from zh_steve.errors import InvalidInstructionError
@@ -37,35 +37,41 @@ class GoalSetup:
     embed_info: dict[str, Any] = field(default_factory=dict)  # non-timing facts from the agent (route, cache_hit)
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+class GoalAgent(Protocol):
+    """What the methods need of an agent (``ZhSteveAgent``, ``eval.baselines.RandomAgent``)."""
+
+    timings: dict[str, dict[str, float]]  # "embed": stage → ms of the last reset
+    instruction_info: Any  # facts about the last instruction (a dataclass: route, cache_hit, …) or None
+
+    def reset(self, instruction: str, lang: str = "auto") -> None: ...
+
+    def clear_instruction_cache(self) -> None: ...
 
 
-def _reset(agent: Any, text: str, lang: str, setup: "GoalSetup") -> None:
-    """``agent.reset`` timed; numeric ``agent.timings["embed"]`` entries become ``embed.<stage>`` timings."""
+def _reset(agent: GoalAgent, text: str, lang: str, setup: "GoalSetup") -> None:
+    """``agent.reset`` timed; ``agent.timings["embed"]`` become ``embed.<stage>`` timings, ``instruction_info``
+    becomes ``embed_info``."""
     # the translation baseline is never cached, so neither is ours: every instruction → goal is timed cold
-    clear = getattr(agent, "clear_instruction_cache", None)
-    if callable(clear):
-        clear()
+    agent.clear_instruction_cache()
     t0 = time.perf_counter()
     agent.reset(text, lang=lang)
     wall = (time.perf_counter() - t0) * 1e3
-    embed = dict((getattr(agent, "timings", None) or {}).get("embed") or {})
-    setup.timings_ms.update({f"embed.{k}": float(v) for k, v in embed.items() if _is_number(v)})
+    setup.timings_ms.update({f"embed.{k}": float(v) for k, v in agent.timings.get("embed", {}).items()})
     setup.timings_ms.setdefault("embed.total_ms", wall)
-    setup.embed_info = {k: v for k, v in embed.items() if not _is_number(v) or isinstance(v, bool)}
+    info = agent.instruction_info
+    setup.embed_info = asdict(info) if info is not None else {}
 
 
 class Method(Protocol):
     name: str
 
-    def setup(self, agent: Any, task: Task, episode: int) -> GoalSetup: ...
+    def setup(self, agent: GoalAgent, task: Task, episode: int) -> GoalSetup: ...
 
 
 class AlignMethod:
     name = "align"
 
-    def setup(self, agent: Any, task: Task, episode: int) -> GoalSetup:
+    def setup(self, agent: GoalAgent, task: Task, episode: int) -> GoalSetup:
         p = task.zh_for_episode(episode)
         g = GoalSetup(p.text, "zh", p.text, p.script, p.style)
         _reset(agent, p.text, "zh", g)
@@ -79,7 +85,7 @@ class TranslateMethod:
     def __init__(self, translator: Any) -> None:
         self.translator = translator
 
-    def setup(self, agent: Any, task: Task, episode: int) -> GoalSetup:
+    def setup(self, agent: GoalAgent, task: Task, episode: int) -> GoalSetup:
         p = task.zh_for_episode(episode)
         en, tr_ms = self.translator.translate_timed(p.text)
         if not en.strip():
@@ -93,7 +99,7 @@ class TranslateMethod:
 class DirectEnMethod:
     name = "direct-en"
 
-    def setup(self, agent: Any, task: Task, episode: int) -> GoalSetup:
+    def setup(self, agent: GoalAgent, task: Task, episode: int) -> GoalSetup:
         g = GoalSetup(task.prompt_en, "en", task.prompt_en, None, None)
         _reset(agent, task.prompt_en, "en", g)
         g.timings_ms["total_ms"] = g.timings_ms["embed.total_ms"]

@@ -20,16 +20,13 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import Shape, compare_keys
+from ..checkpoint import FLOAT_DTYPES, Shape, compare_keys
 from ..errors import CheckpointError, WeightsNotFoundError
+from ..published import HUB_CONFIG_FILE, HUB_REPO_ID, HUB_URL, HUB_WEIGHTS_FILE
 from .expected import COMPONENTS, Expectations, hub_component
 
-HUB_REPO_ID = "CraftJarvis/MineStudio_STEVE-1.official"
-HUB_WEIGHTS_FILE = "model.safetensors"
-HUB_CONFIG_FILE = "config.json"
-HUB_URL = f"https://huggingface.co/{HUB_REPO_ID}"
-
-FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
+__all__ = ["HUB_CONFIG_FILE", "HUB_REPO_ID", "HUB_URL", "HUB_WEIGHTS_FILE", "OFFICIAL_BEHAVIOUR", "HubCheckpoint",
+           "check_hub_config", "find_hub_file", "read_hub_config"]
 
 # settings of config.json -> policy_kwargs that change behaviour but not any tensor shape (official values)
 OFFICIAL_BEHAVIOUR: dict[str, Any] = {
@@ -148,15 +145,6 @@ class HubCheckpoint:
         mapping = self.component_keys(component)
         with safe_open(str(self.path), framework="pt") as f:
             return {ok: f.get_tensor(hk).to(torch.float32) for ok, hk in mapping.items()}
-
-    def policy_state_dict(self) -> dict[str, torch.Tensor]:
-        return self.state_dict("policy")
-
-    def prior_state_dict(self) -> dict[str, torch.Tensor]:
-        return self.state_dict("prior")
-
-    def mineclip_text_state_dict(self) -> dict[str, torch.Tensor]:
-        return self.state_dict("mineclip_text")
 
 
 def find_hub_file(weights_dir: str | Path) -> Path | None:

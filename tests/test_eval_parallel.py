@@ -83,7 +83,7 @@ def test_issue_command_four_episodes_two_workers_equals_one(local_ray, tmp_path,
     """The done-when command (whole suite, 4 episodes, --lang zh), with shorter episodes to bound CI time."""
     def args(out, *extra):
         return ["--lang", "zh", "--env", "fake", "--agent-config", str(repo_root / "configs" / "agent_tiny.yaml"),
-                "--episodes", "4", "--max-steps", "10", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
+                "--episodes", "4", "--max-steps", "3", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
                 "--no-progress", *extra]
 
     assert run_tasks.main(args(tmp_path / "one")) == 0

@@ -68,19 +68,33 @@ class _Actor:
     def __init__(self, recipe: WorkerRecipe, settings: RunSettings, label: str | None, worker_id: str) -> None:
         mark_worker_process()
         logging.basicConfig(level=logging.WARNING)
-        tasks, methods, agent, translator = recipe.build()
+        self.init_error: Exception | None = None
+        self.worker: EpisodeWorker | None = None
+        try:
+            tasks, methods, agent, translator = recipe.build()
+        except Exception as e:  # reported by the first call (a clean error in the driver, not a dead actor)
+            self.init_error = e
+            return
         self.agent_info = agent.describe()
         self.translator_info = translator.describe() if translator is not None else None
         self.worker = EpisodeWorker(tasks, methods, agent, recipe.env_factory(), settings, label, worker_id)
 
+    def _ready(self) -> EpisodeWorker:
+        if self.init_error is not None:
+            raise self.init_error
+        assert self.worker is not None
+        return self.worker
+
     def describe(self) -> dict[str, Any]:
+        self._ready()
         return {"agent": self.agent_info, "translator": self.translator_info, "pid": os.getpid()}
 
     def run(self, spec: EpisodeSpec, base: dict[str, Any]) -> dict[str, Any]:
-        return self.worker.run(spec, base)
+        return self._ready().run(spec, base)
 
     def close(self) -> None:
-        self.worker.close()
+        if self.worker is not None:
+            self.worker.close()
 
 
 def _unwrap(ray: Any, e: Exception) -> None:
@@ -125,11 +139,12 @@ class RayPool:
         return self.actors[slot]
 
     def describe(self) -> dict[str, Any]:
+        """What worker 0 built (agent, translator); a worker that cannot start raises a ZhSteveError here."""
         try:
             return self.ray.get(self.actors[0].describe.remote())
         except Exception as e:
             _unwrap(self.ray, e)
-            raise
+            raise ZhSteveError(f"the evaluation workers could not start: {e}") from e
 
     def shutdown(self) -> None:
         for a in self.actors:

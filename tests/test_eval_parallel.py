@@ -107,3 +107,11 @@ def test_missing_ray_explains_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(Exception, match=r'pip install "zh-steve\[ray\]"'):
         parallel.import_ray()
+
+
+def test_a_worker_that_cannot_build_its_agent_is_a_clean_error(local_ray, tmp_path, capsys):
+    bad = tmp_path / "agent.yaml"
+    bad.write_text("no_such_key: 1\n", encoding="utf-8")
+    code = run_tasks.main(["--env", "fake", "--agent-config", str(bad), "--methods", "align", "--tasks", "wood",
+                           "--episodes", "1", "--workers", "2", "--out", str(tmp_path / "o"), "--no-progress"])
+    assert code == 2 and "no_such_key" in capsys.readouterr().err

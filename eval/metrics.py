@@ -375,28 +375,35 @@ class PitchUp(Metric):
 class GuiOpenSteps(Metric):
     """Steps with the inventory screen open, opened by the agent's own ``inventory`` key.
 
-    Definition: a screen counts from the step where the GUI went from closed to open *and* that step's
-    action pressed ``inventory``, until it closes. Screens opened otherwise (``use`` on a crafting table,
+    Definition: a screen counts from the step where the GUI went from closed to open, if the agent pressed
+    ``inventory`` on that step or on one of the ``key_window - 1`` steps before it (default 3: Minecraft may show
+    the screen a tick or two after the key press), until it closes. Screens opened otherwise (``use`` on a crafting table,
     chest or furnace; the death screen; a GUI already open at reset) do not count, nor do steps with zero
     health. Without actions (a hand-made observation list) no screen can be attributed, so nothing counts.
     """
 
     name = "gui_open_steps"
     unit = "steps"
+    params = {"key_window": int}
+    required = {"key_window": False}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        self.window = int(params.get("key_window", 3))
         self.count = 0
         self.prev_open: bool | None = None
         self.own_screen = False
+        self.since_press: int | None = None  # steps since the last inventory key press
 
     def update(self, v: StepView) -> None:
+        if v.action is not None:
+            pressed = _num(v.action.get("inventory")) == 1
+            self.since_press = 0 if pressed else (None if self.since_press is None else self.since_press + 1)
         if v.gui_open is None:
             return
         self.measured = True
-        pressed = v.action is not None and _num(v.action.get("inventory")) == 1
         if v.gui_open and self.prev_open is False:
-            self.own_screen = pressed
+            self.own_screen = self.since_press is not None and self.since_press < self.window
         if not v.gui_open or (v.life is not None and v.life <= 0):
             self.own_screen = False
         self.prev_open = v.gui_open

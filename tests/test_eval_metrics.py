@@ -113,6 +113,10 @@ def test_inventory_counts_only_screens_the_agent_opened_with_its_key():
     death = [(o, {}, a) for o, a in [(obs(), None), (obs(gui=True), INV_KEY)]]
     death[1][0]["life_stats"]["life"] = 0.0
     assert [spec.evaluate(s)[0] for s in (table, at_reset, death)] == [0.0, 0.0, 0.0]
+    # the screen may appear a tick or two after the key press (within 3 steps), not later
+    late = acted((obs(), None), (obs(), INV_KEY), (obs(), NOOP), (obs(gui=True), NOOP), (obs(gui=True), NOOP))
+    too_late = acted((obs(), None), (obs(), INV_KEY), *[(obs(), NOOP)] * 3, (obs(gui=True), NOOP))
+    assert spec.evaluate(late)[0] == 2.0 and spec.evaluate(too_late)[0] == 0.0
     # without actions nothing can be attributed to the agent
     assert spec.evaluate(seq(obs(), obs(gui=True)))[0] == 0.0
 

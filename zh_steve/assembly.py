@@ -212,7 +212,7 @@ def build_parts(config: AgentConfig) -> AgentParts:
     a local dir, and the alignment layer trained by ``python -m alignment.train``."""
     from .alignment_layer import AlignmentLayer
     from .hub import local_snapshot
-    from .policy import Steve1Policy, load_policy_weights, policy_config
+    from .policy import policy_config, policy_from_state_dict
     from .prior import Steve1Prior
     from .text.chinese_clip import ChineseClipTextEncoder
     from .text.mineclip_text import MineClipTextEncoder
@@ -228,8 +228,7 @@ def build_parts(config: AgentConfig) -> AgentParts:
                        allow_download=config.allow_download)
     resolved = resolve_weights(WeightsSpec(**{**vars(spec), "need": ("policy", "prior")}))
     settings = resolved.policy_kwargs()  # kwargs from 2x.model / hub config.json; temperature and its source
-    policy = Steve1Policy(policy_config(settings))
-    load_policy_weights(policy, resolved.policy_state_dict())
+    policy = policy_from_state_dict(resolved.policy_state_dict(), policy_config(settings))
     prior = Steve1Prior.from_state_dict(resolved.prior_state_dict())
     zh = ChineseClipTextEncoder.from_pretrained(local_snapshot(config.chinese_clip), device=device, dtype=dtype)
     alignment = AlignmentLayer.from_pretrained(config.alignment)

@@ -230,9 +230,6 @@ class PolicyKwargsFile:
     temperature: float | None
 
 
-TwoXModel = PolicyKwargsFile  # old name
-
-
 def read_policy_kwargs(path: str | Path) -> PolicyKwargsFile:
     """Policy kwargs (+ optional temperature) from ``2x.model`` or a YAML/JSON file.
 

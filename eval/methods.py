@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from zh_steve.errors import InvalidInstructionError
 
 from .tasks import Task
+
+if TYPE_CHECKING:
+    from zh_steve.agent import InstructionInfo
 
 METHODS_FOR_LANG = {"zh": ("align", "translate"), "en": ("direct-en",)}
 ALL_METHODS = ("align", "translate", "direct-en")
@@ -34,11 +37,12 @@ class GoalSetup:
     embed_info: dict[str, Any] = field(default_factory=dict)  # non-timing facts from the agent (route, cache_hit)
 
 
+@runtime_checkable
 class GoalAgent(Protocol):
     """What the methods need of an agent (``ZhSteveAgent``, ``eval.baselines.RandomAgent``)."""
 
     timings: dict[str, dict[str, float]]  # "embed": stage → ms of the last reset
-    instruction_info: Any  # facts about the last instruction (a dataclass: route, cache_hit, …) or None
+    instruction_info: InstructionInfo | None  # facts about the last instruction (route, cache_hit, …)
 
     def reset(self, instruction: str, lang: str = "auto") -> None: ...
 

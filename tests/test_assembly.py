@@ -1,6 +1,6 @@
 """build_parts: the real-weights assembly path, run on tiny weight files in the official layout (offline).
 
-The files are written by ``zh_steve.testing.tiny_weights`` with the real key names; the manifest check is pointed at
+The files are written by ``tests/tiny_weights.py`` with the real key names; the manifest check is pointed at
 the tiny shapes. The MineCLIP text tower is resolved and loaded only when it is first needed.
 """
 
@@ -16,7 +16,7 @@ from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer
 from zh_steve.assembly import AgentConfig, build
 from zh_steve.errors import WeightsNotFoundError
 from zh_steve.testing.tiny_text import tiny_chinese_clip_dir
-from zh_steve.testing.tiny_weights import tiny_weights, write_official_dir
+from tiny_weights import tiny_weights, write_official_dir
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from zh_steve.errors import InvalidInstructionError
 
 from .tasks import Task
+
+if TYPE_CHECKING:
+    from zh_steve.agent import InstructionInfo
 
 METHODS_FOR_LANG = {"zh": ("align", "translate", "control"), "en": ("direct-en", "control-en")}
 ALL_METHODS = ("align", "translate", "direct-en", "control", "control-en")
@@ -37,15 +40,18 @@ class GoalSetup:
     embed_info: dict[str, Any] = field(default_factory=dict)  # non-timing facts from the agent (route, cache_hit)
 
 
+@runtime_checkable
 class GoalAgent(Protocol):
     """What the methods need of an agent (``ZhSteveAgent``, ``eval.baselines.RandomAgent``)."""
 
     timings: dict[str, dict[str, float]]  # "embed": stage → ms of the last reset
-    instruction_info: Any  # facts about the last instruction (a dataclass: route, cache_hit, …) or None
+    instruction_info: InstructionInfo | None  # facts about the last instruction (route, cache_hit, …)
 
     def reset(self, instruction: str, lang: str = "auto") -> None: ...
 
     def clear_instruction_cache(self) -> None: ...
+
+    def reseed(self, seed: int) -> None: ...  # the runner reseeds per episode (rows independent of run order)
 
 
 def _reset(agent: GoalAgent, text: str, lang: str, setup: "GoalSetup") -> None:
@@ -127,7 +133,7 @@ class ControlMethod:
         self.lang = lang
         self.name = "control" if lang == "zh" else "control-en"
 
-    def setup(self, agent: Any, task: Task, episode: int) -> GoalSetup:
+    def setup(self, agent: GoalAgent, task: Task, episode: int) -> GoalSetup:
         other = self.by_name[self.pairs[task.name]]
         if self.lang == "zh":
             p = other.zh_for_episode(episode)

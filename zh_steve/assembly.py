@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +212,7 @@ def build_parts(config: AgentConfig) -> AgentParts:
     a local dir, and the alignment layer trained by ``python -m alignment.train``."""
     from .alignment_layer import AlignmentLayer
     from .hub import local_snapshot
-    from .policy import Steve1Policy, load_policy_weights, policy_config
+    from .policy import policy_config, policy_from_state_dict
     from .prior import Steve1Prior
     from .text.chinese_clip import ChineseClipTextEncoder
     from .text.mineclip_text import MineClipTextEncoder
@@ -226,10 +226,9 @@ def build_parts(config: AgentConfig) -> AgentParts:
         )
     spec = WeightsSpec(weights_dir=config.weights, temperature=config.temperature,
                        allow_download=config.allow_download)
-    resolved = resolve_weights(WeightsSpec(**{**vars(spec), "need": ("policy", "prior")}))
+    resolved = resolve_weights(replace(spec, need=("policy", "prior")))
     settings = resolved.policy_kwargs()  # kwargs from 2x.model / hub config.json; temperature and its source
-    policy = Steve1Policy(policy_config(settings))
-    load_policy_weights(policy, resolved.policy_state_dict())
+    policy = policy_from_state_dict(resolved.policy_state_dict(), policy_config(settings))
     prior = Steve1Prior.from_state_dict(resolved.prior_state_dict())
     zh = ChineseClipTextEncoder.from_pretrained(local_snapshot(config.chinese_clip), device=device, dtype=dtype)
     alignment = AlignmentLayer.from_pretrained(config.alignment)
@@ -239,7 +238,7 @@ def build_parts(config: AgentConfig) -> AgentParts:
                "mineclip_text": "not loaded yet (loaded by the first English instruction)"}
 
     def load_mineclip() -> Any:
-        text = resolve_weights(WeightsSpec(**{**vars(spec), "need": ("mineclip_text",)}))
+        text = resolve_weights(replace(spec, need=("mineclip_text",)))
         sources["mineclip_text"] = text.describe()["mineclip_text"]
         return MineClipTextEncoder.from_state_dict(text.mineclip_text_state_dict(), device=device, dtype=dtype)
 

@@ -30,7 +30,6 @@ from ..errors import (CheckpointError, ConfigError, InvalidInstructionError, Uns
 from ..published import CHINESE_CLIP_HUB_ID
 from .mineclip_text import state_dict_digest
 
-DEFAULT_MODEL = CHINESE_CLIP_HUB_ID  # (old name, kept importable)
 CONTEXT_LENGTH = 52
 TEXT_PREFIXES = ("text_model.", "text_projection.")
 

@@ -80,4 +80,4 @@ def test_end_of_terminal_input_without_an_instruction_stops(tmp_path):
                       "--record", str(tmp_path / "e.mp4"), "--env-option", "height=36", "--env-option", "width=64"],
                      stdin=io.StringIO(""))
     log = json.loads((tmp_path / "e.json").read_text(encoding="utf-8"))
-    assert code == 0 and log["steps"] == 0 and log["frames"] == 1
+    assert code == 0 and log["steps"] == 0 and len(log["frames"]) == 1

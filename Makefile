@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.zh-steve-installed
 ARGS    ?=
 
-.PHONY: install train train-tiny test test-slow test-all clean
+.PHONY: install train train-tiny test test-slow test-all check-constraints clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,10 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(ARGS)
 
 test-all: test test-slow
+
+## resolver check (pip --dry-run) of the MineRL/MineDojo backend environments in constraints/
+check-constraints: $(STAMP)
+	AGENT_PY=$(PY) .ci/check-constraints
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -100,6 +100,12 @@ class ZhSteveAgent:
             return
         self._goal = self._make_goal(instruction, lang)
 
+    def reseed(self, seed: int) -> None:
+        """Restart the prior-sample and action-sampling generators from ``seed`` (eval calls it per episode,
+        so an episode's actions do not depend on which episodes ran before it in this process)."""
+        self._prior_rng.manual_seed(int(seed))
+        self._action_rng.manual_seed(int(seed) + 1)
+
     def clear_instruction_cache(self) -> None:
         """Forget cached instruction embeddings (benchmarks call this so every embed is timed cold)."""
         self._cache.clear()

@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.zh-steve-installed
 ARGS    ?=
 
-.PHONY: install train train-tiny test test-slow test-all check-constraints clean
+.PHONY: install train train-tiny test test-slow test-all check-constraints bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,6 +38,10 @@ test-all: test test-slow
 ## resolver check (pip --dry-run) of the MineRL/MineDojo backend environments in constraints/
 check-constraints: $(STAMP)
 	AGENT_PY=$(PY) .ci/check-constraints
+
+## all benchmarks (full-size architectures, RANDOM weights) → runs/bench/summary.{json,md}
+bench: $(STAMP)
+	$(PY) -m eval.benchmarks $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -32,6 +32,7 @@ from .actions import to_minerl_action
 from .assembly import AgentConfig, AgentParts, build
 from .errors import InvalidGoalError, InvalidInstructionError
 from .policy import sample_action
+from .precision import compute_context, prepare_parts
 from .preprocess import preprocess_obs
 from .text.language import Lang, route
 
@@ -61,7 +62,7 @@ class ZhSteveAgent:
 
     def __init__(self, parts: AgentParts, config: AgentConfig | None = None) -> None:
         self.config = config or AgentConfig()
-        self.parts = parts
+        self.parts = prepare_parts(parts, self.config.dtype)  # int8-dynamic: quantises the linears once
         self.device = parts.device
         self._cache: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
         seed = self.config.seed
@@ -133,7 +134,7 @@ class ZhSteveAgent:
         if vec is not None:
             self._cache.move_to_end(key)
             return vec.clone(), info, ms
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_context(self.config.dtype, self.device):
             if r.uses_chinese_clip:
                 with self._timer(ms, "chinese_clip_ms"):
                     zh = self.parts.chinese_encoder.encode([r.text_for_encoder])
@@ -149,12 +150,13 @@ class ZhSteveAgent:
                 self._cache.popitem(last=False)
         return vec, info, ms
 
-    def _make_goal(self, instruction: str, lang: Lang) -> _Goal:
+    def _make_goal(self, instruction: str, lang: Lang, generator: torch.Generator | None = None) -> _Goal:
+        """Embed (cached) + one prior sample drawn from ``generator`` (default: this agent's prior RNG)."""
         t0 = time.perf_counter()
         vec, info, ms = self.embed_instruction(instruction, lang)
         with torch.inference_mode(), self._timer(ms, "prior_ms"):
             goal = self.parts.prior.sample(
-                vec, generator=self._prior_rng, deterministic=self.config.prior_sampling == "deterministic",
+                vec, generator=self._prior_rng if generator is None else generator, deterministic=self.config.prior_sampling == "deterministic",
             ).float()
         _check_goal(goal, "prior goal embedding")
         ms["total_ms"] = _ms(t0)
@@ -171,7 +173,7 @@ class ZhSteveAgent:
         with self._timer(timing, "preprocess_ms"):
             frame = preprocess_obs(obs)  # validates; uint8 [128, 128, 3]
             img = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).unsqueeze(0)  # [1, 128, 128, 3]
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_context(self.config.dtype, self.device):
             with self._timer(timing, "policy_ms"):
                 out, self._state = self.parts.policy.act(img, self._goal.goal, self._state,
                                                          cond_scale=self.config.cond_scale)

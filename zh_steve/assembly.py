@@ -22,10 +22,11 @@ import torch
 
 from .config_utils import from_dict, load_config, resolve_device
 from .errors import ConfigError, WeightsNotFoundError
+from .precision import STORAGE_DTYPES
 from .published import CHINESE_CLIP_HUB_ID
 from .testing.sizes import TINY_AGENT
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+DTYPES = STORAGE_DTYPES  # dtype setting → weight storage dtype (autocast / int8-dynamic: see zh_steve.precision)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ class AgentConfig:
     alignment: str | None = "runs/alignment"  # dir written by `python -m alignment.train`
     chinese_clip: str = CHINESE_CLIP_HUB_ID  # hub id or local dir
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "float32"  # float32 | float16 | bfloat16 (policy, prior and text towers)
+    dtype: str = "float32"  # float32 | float16 | bfloat16 | autocast | int8-dynamic (CPU); see zh_steve.precision
     cond_scale: float | None = 6.0  # STEVE-1's text default; None disables classifier-free guidance
     temperature: float | None = None  # pi-head temperature; None = from 2x.model, else the official one
     seed: int | None = None  # seeds the prior sample and the action sampling

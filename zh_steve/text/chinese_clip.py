@@ -27,6 +27,8 @@ from torch import nn
 
 from ..errors import (CheckpointError, ConfigError, InvalidInstructionError, UnsafeCheckpointError,
                       WeightsNotFoundError)
+from ..linear import use_weight_major
+from .batching import length_sorted_batches
 from ..published import CHINESE_CLIP_HUB_ID
 from .mineclip_text import state_dict_digest
 
@@ -113,7 +115,7 @@ class ChineseClipTextEncoder:
 
     def __init__(self, tower: ChineseClipTextTower, tokenizer, identity: str,
                  context_length: int = CONTEXT_LENGTH) -> None:
-        self.tower = tower.eval().requires_grad_(False)
+        self.tower = use_weight_major(tower.eval().requires_grad_(False))  # few-token products read W once
         self.tokenizer = tokenizer
         self.identity = identity
         self.source = identity  # where the weights came from; from_pretrained sets the hub id / directory
@@ -198,14 +200,16 @@ class ChineseClipTextEncoder:
             raise InvalidInstructionError("ChineseClipTextEncoder.encode expects a list of strings")
         if len(texts) == 0:
             return torch.zeros(0, self.dim, dtype=torch.float32)
+        if not all(isinstance(t, str) for t in texts):
+            raise InvalidInstructionError("ChineseClipTextEncoder.encode expects a list of strings")
         device = next(self.tower.parameters()).device
-        starts = range(0, len(texts), batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="Chinese-CLIP text", unit="batch")
-        out = []
-        for i in starts:
-            batch = {k: v.to(device) for k, v in self.tokenize(texts[i : i + batch_size]).items()}
-            out.append(self.tower(**batch).float().cpu())
-        return torch.cat(out)
+        # token ids without padding; batches then hold texts of one length (no padding work), rows come back
+        # in the input order
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.context_length)["input_ids"]
+        out = torch.empty(len(texts), self.dim, dtype=torch.float32)
+        for rows in length_sorted_batches([len(x) for x in ids], batch_size, progress, "Chinese-CLIP text"):
+            input_ids = torch.tensor([ids[i] for i in rows], dtype=torch.long, device=device)  # [B, L], one L
+            ones = torch.ones_like(input_ids)
+            out[rows] = self.tower(input_ids, attention_mask=ones, token_type_ids=torch.zeros_like(input_ids)
+                                   ).float().cpu()
+        return out

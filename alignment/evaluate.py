@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from zh_steve.alignment_layer import AlignmentLayer
 from zh_steve.config_utils import from_dict
 from zh_steve.errors import ConfigError, ZhSteveError
-from zh_steve.goal import GOAL_MODES, PromptBank, choose_goal
+from zh_steve.goal import GOAL_MODES, PromptBank
 from zh_steve.text.language import route
 
 from .metrics import retrieval
@@ -82,20 +82,24 @@ def resolve_prompts(items: list[FreeformItem], bank: PromptBank, path: str | Pat
 
 def goal_metrics(pred: torch.Tensor, cls: torch.Tensor, bank: PromptBank, mode: str,
                  margin: float | None = None) -> dict[str, float]:
-    """How close each mode's goal lands to the true prompt: centred cosine, hit rate, norm ratio, snap rate."""
-    goals, snapped = [], 0
-    for p in pred:
-        g, d = choose_goal(p, bank, mode, margin=margin, top=2)
-        goals.append(g)
-        snapped += d.snapped
-    g = torch.cat(goals).double()
+    """How close each mode's goal lands to the true prompt: centred cosine, hit rate, norm ratio, snap rate.
+
+    The same decision rule as :func:`zh_steve.goal.choose_goal`, vectorised over the rows of ``pred``."""
+    if mode not in GOAL_MODES:
+        raise ConfigError(f"goal mode must be one of {list(GOAL_MODES)}, got {mode!r}")
+    sims = bank.similarities(pred)                                          # [N, C]
+    top = sims.topk(min(2, sims.shape[1]), dim=1)
+    gap = top.values[:, 0] - top.values[:, 1] if sims.shape[1] > 1 else torch.full((len(pred),), float("inf"))
+    threshold = bank.blend_margin if margin is None else margin
+    snap = torch.full((len(pred),), mode == "snap") if mode != "blend" else gap >= threshold
+    g = torch.where(snap[:, None], bank.emb[top.indices[:, 0]], pred.float()).double()
     t = bank.emb[cls].double()
     c = bank.center.double()
     return {
         "centred_cos": F.cosine_similarity(g - c, t - c, dim=-1).mean().item(),
         "hit": (g - t).norm(dim=-1).le(1e-6 * t.norm(dim=-1).clamp_min(1e-12)).double().mean().item(),
         "norm_ratio": (g.norm(dim=-1) / t.norm(dim=-1).clamp_min(1e-12)).mean().item(),
-        "snap_rate": snapped / max(1, len(goals)),
+        "snap_rate": snap.double().mean().item(),
     }
 
 

@@ -52,3 +52,20 @@ def test_score_splits_seen_and_unseen():
     wrong = emb[[1, 0, 3, 2]]
     res = score(wrong, cls, bank)
     assert res["unseen"]["top1"] == 0.0 and res["unseen"]["goal"]["snap"]["hit"] == 0.0
+
+
+def test_vectorised_goal_metrics_follow_choose_goal():
+    from alignment.evaluate import goal_metrics
+    from zh_steve.goal import choose_goal
+
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn(12, 6, generator=g) + 3.0
+    bank = PromptBank(texts=[str(i) for i in range(12)], emb=emb, splits=["train"] * 8 + ["val"] * 4,
+                      blend_margin=0.05)
+    pred = emb[torch.arange(12) % 12] + 0.8 * torch.randn(12, 6, generator=g)
+    cls = torch.arange(12)
+    for mode in ("regress", "snap", "blend"):
+        m = goal_metrics(pred, cls, bank, mode)
+        snaps = [choose_goal(p, bank, mode)[1].snapped for p in pred]
+        assert m["snap_rate"] == pytest.approx(sum(snaps) / 12)
+    assert 0 < goal_metrics(pred, cls, bank, "blend")["snap_rate"] < 1   # the example exercises both branches

@@ -57,9 +57,10 @@ def test_tiny_run_writes_every_file(tiny_run):
     assert metrics["chosen"] in RUNGS
     from alignment.train import choose_rung
 
-    assert metrics["chosen"] == choose_rung(metrics["val"], 0.1)  # max_r2_drop in alignment_tiny.yaml
+    base = metrics["mlp_base"]
+    assert metrics["chosen"] == choose_rung(metrics["val"], 0.1, base)  # max_r2_drop in alignment_tiny.yaml
     val = metrics["val"]
-    eligible = [r for r in RUNGS if r in ("mean", "ridge") or val[r]["r2"] >= val["ridge"]["r2"] - 0.1]
+    eligible = [r for r in RUNGS if r != "mlp" or val[r]["r2"] >= val[base]["r2"] - 0.1]
     assert val[metrics["chosen"]]["top1"] == max(val[r]["top1"] for r in eligible)
     ff = metrics["freeform"]
     assert ff["all"]["n"] == ff["seen"]["n"] + ff["unseen"]["n"] > 100 and ff["unseen"]["n"] > 30
@@ -168,6 +169,12 @@ def test_choose_rung_refuses_a_retrieval_win_that_wrecks_the_raw_geometry():
     val["ridge"]["top1"] = 0.0
     val["mean"]["top1"] = 0.0
     assert choose_rung(val, max_r2_drop=0.1) == "ridge"  # tie on top-1 → higher R²
+    # an isometry (Procrustes) keeps full-length deviations: lower R² than a shrunken ridge, still eligible
+    val = {"ridge": {"top1": 0.15, "r2": 0.0}, "procrustes": {"top1": 0.25, "r2": -0.35},
+           "mlp": {"top1": 0.30, "r2": -0.40}}
+    assert choose_rung(val, 0.1, mlp_base="procrustes") == "mlp"       # the MLP is judged against its own base
+    val["mlp"]["r2"] = -0.6
+    assert choose_rung(val, 0.1, mlp_base="procrustes") == "procrustes"
 
 
 @pytest.mark.parametrize("section,key,value,word", [

@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.zh-steve-installed
 PROXY_STAMP := $(VENV)/.zh-steve-proxy-installed
 ARGS    ?=
 
-.PHONY: install install-proxy train train-tiny train-proxy bench-alignment test test-slow test-all clean
+.PHONY: install install-proxy train train-tiny train-proxy bench-alignment test test-slow test-all check-constraints bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -50,6 +50,14 @@ test-slow: $(PROXY_STAMP)
 	$(PY) -m pytest -q -m slow $(ARGS)
 
 test-all: test test-slow
+
+## resolver check (pip --dry-run) of the MineRL/MineDojo backend environments in constraints/
+check-constraints: $(STAMP)
+	AGENT_PY=$(PY) .ci/check-constraints
+
+## all benchmarks (full-size architectures, RANDOM weights) → runs/bench/summary.{json,md}
+bench: $(STAMP)
+	$(PY) -m eval.benchmarks $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -19,7 +19,8 @@ from zh_steve.text import proxy
 from zh_steve.text.base import TextEncoder
 
 
-CHINESE_CLIP_HUB_ID = "OFA-Sys/chinese-clip-vit-base-patch16"
+from zh_steve.published import CHINESE_CLIP_HUB_ID
+
 SOURCE_KINDS = ("chinese_clip", "tiny_chinese_clip", *proxy.SOURCE_KINDS)
 TARGET_KINDS = ("mineclip", "tiny_mineclip", *proxy.TARGET_KINDS)
 MINECLIP_HINT = (
@@ -29,8 +30,8 @@ MINECLIP_HINT = (
 )
 CHINESE_CLIP_HINT = (
     f"download {CHINESE_CLIP_HUB_ID} with `python -m zh_steve.download_weights --only text` or "
-    f"`hf download {CHINESE_CLIP_HUB_ID} --local-dir weights/chinese-clip-vit-base-patch16` on a machine with "
-    "network access, then pass --chinese-clip DIR"
+    f"`hf download {CHINESE_CLIP_HUB_ID} --local-dir weights/{CHINESE_CLIP_HUB_ID.split('/')[-1]}` on a machine "
+    "with network access, then pass --chinese-clip DIR"
 )
 
 
@@ -75,7 +76,7 @@ def build_target_encoder(cfg: TargetEncoderConfig, device: str = "cpu") -> TextE
     if cfg.kind in proxy.TARGET_KINDS:
         return proxy.build_proxy_encoder(cfg.kind)
     if cfg.kind == "tiny_mineclip":
-        from zh_steve.text.tiny import tiny_mineclip_text_encoder
+        from zh_steve.testing.tiny_text import tiny_mineclip_text_encoder
 
         return tiny_mineclip_text_encoder(seed=cfg.seed)
     from zh_steve.text.mineclip_text import MineClipTextEncoder
@@ -107,7 +108,7 @@ def build_source_encoder(cfg: SourceEncoderConfig, device: str = "cpu") -> TextE
     if cfg.kind in proxy.SOURCE_KINDS:
         return proxy.build_proxy_encoder(cfg.kind)
     if cfg.kind == "tiny_chinese_clip":
-        from zh_steve.text.tiny import tiny_chinese_clip_encoder
+        from zh_steve.testing.tiny_text import tiny_chinese_clip_encoder
 
         return tiny_chinese_clip_encoder(seed=cfg.seed)
     from zh_steve.text.chinese_clip import ChineseClipTextEncoder

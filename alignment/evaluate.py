@@ -130,7 +130,7 @@ def evaluate_freeform(layer: AlignmentLayer, source, bank: PromptBank, items: li
     from .cache import encode_cached
 
     cls = resolve_prompts(items, bank, path)
-    texts = [route(it.text).text_for_encoder for it in items]
+    texts = [route(it.text, lang="zh").text_for_encoder for it in items]
     x, _ = encode_cached(source, texts, cache_dir)
     pred = layer.eval()(x.to(layer.x_mean.device, layer.x_mean.dtype)).float().cpu()
     return score(pred, cls, bank, modes)
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         items = read_freeform(args.input)
+        resolve_prompts(items, PromptBank.load(find_bank_dir(Path(args.layer))), args.input)  # before any model loads
         layer, source, bank = load_for_eval(args.layer, args.config)
         modes = GOAL_MODES if args.goal_mode == "all" else (args.goal_mode,)
         res = evaluate_freeform(layer, source, bank, items, args.cache_dir, args.input, modes)

@@ -142,10 +142,11 @@ def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEnco
           cfg: TrainConfig) -> AlignmentData:
     """Encode pair texts (source) and class prompts (target) through the cache; assemble the ladder's data.
 
-    Every input goes through the agent's routing rule (``route``: normalised, Traditional → Simplified), so training
-    sees exactly the text the deployed path hands the encoder."""
+    Every source-side input goes through the agent's routing rule for the Chinese tower (``route(text, lang="zh")``:
+    normalised, Traditional → Simplified, English "both sides" inputs as written), so training sees exactly the text
+    the deployed path hands the encoder."""
     class_ids = [c.class_id for c in pairset.classes]
-    served = {p.text: route(p.text).text_for_encoder for p in pairset.pairs}
+    served = {p.text: route(p.text, lang="zh").text_for_encoder for p in pairset.pairs}
     texts = list(dict.fromkeys(served.values()))
     t0 = time.time()
     class_emb, n_t = encode_cached(target, class_ids, cfg.cache_dir, batch_size=cfg.encode_batch_size, progress=True)
@@ -163,12 +164,12 @@ def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEnco
     train_classes = torch.tensor([i for i, c in enumerate(pairset.classes) if c.split == "train"], dtype=torch.long)
     anchor_data = None
     if anchors:
-        ax, _ = encode_cached(source, [route(a.zh).text_for_encoder for a in anchors], cfg.cache_dir,
+        ax, _ = encode_cached(source, [route(a.zh, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
                               batch_size=cfg.encode_batch_size, progress=True)
         ay, _ = encode_cached(target, [a.en for a in anchors], cfg.cache_dir, batch_size=cfg.encode_batch_size,
                               progress=True)
         if cfg.anchors.both_sides:  # the English gloss through the source tower → the same target
-            ax_en, _ = encode_cached(source, [route(a.en).text_for_encoder for a in anchors], cfg.cache_dir,
+            ax_en, _ = encode_cached(source, [route(a.en, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
                                      batch_size=cfg.encode_batch_size, progress=True)
             ax, ay = torch.cat([ax, ax_en]), torch.cat([ay, ay])
         anchor_data = AnchorData(ax, ay, cfg.anchors.weight)

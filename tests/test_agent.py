@@ -42,11 +42,11 @@ def _assert_minerl_action(a: dict) -> None:
 def test_200_steps_with_midepisode_switch(agent):
     agent.reset("砍树")
     first_goal = agent.goal_embedding
-    assert agent.timings["embed"]["route"] == "zh"
+    assert agent.instruction_info.route == "zh"
     for t, obs in enumerate(_frames(200)):
         if t == 100:
             agent.set_instruction("go swimming")
-            assert agent.timings["embed"]["route"] == "en"
+            assert agent.instruction_info.route == "en"
             assert not torch.equal(agent.goal_embedding, first_goal)
         a = agent.act(obs)
         _assert_minerl_action(a)
@@ -54,6 +54,37 @@ def test_200_steps_with_midepisode_switch(agent):
     step = agent.timings["step"]
     for key in ("preprocess_ms", "policy_ms", "sample_ms", "total_ms"):
         assert step[key] >= 0.0
+
+
+def test_mineclip_tower_is_loaded_only_for_english(repo_root, tmp_path):
+    from zh_steve.config_utils import load_config
+
+    cfg = load_config(repo_root / TINY)
+    cfg["tiny"]["cache_dir"] = str(tmp_path)
+    ag = ZhSteveAgent.from_config(cfg)
+    ag.reset("砍树")
+    ag.reset("去游泳", lang="zh")
+    assert not ag.parts.mineclip_loaded and ag.describe()["mineclip_text_loaded"] is False
+    ag.reset("chop a tree")
+    assert ag.parts.mineclip_loaded and ag.instruction_info.route == "en"
+
+
+def test_timings_hold_numbers_and_info_holds_facts(agent):
+    agent.clear_instruction_cache()
+    agent.reset("砍樹")
+    assert all(isinstance(v, float) for v in agent.timings["embed"].values())
+    assert {"normalize_ms", "chinese_clip_ms", "alignment_ms", "prior_ms", "total_ms"} <= set(agent.timings["embed"])
+    info = agent.instruction_info
+    assert (info.instruction, info.route, info.language, info.traditional, info.cache_hit) == \
+        ("砍樹", "zh", "zh", True, False)
+
+
+def test_agents_satisfy_the_protocol_eval_uses(agent):
+    from eval.baselines import RandomAgent
+    from eval.methods import GoalAgent
+
+    assert isinstance(agent, GoalAgent) and isinstance(RandomAgent(), GoalAgent)
+    assert not isinstance(object(), GoalAgent)
 
 
 def test_set_instruction_keeps_memory_reset_clears_it(agent):
@@ -83,25 +114,25 @@ def test_seeded_agents_act_identically(repo_root, tmp_path):
 
 def test_routing_and_cache(agent):
     agent.reset("砍樹")
-    assert agent.timings["embed"]["traditional"] is True
-    assert agent.timings["embed"]["text_for_encoder"] == "砍树"
+    assert agent.instruction_info.traditional is True
+    assert agent.instruction_info.text_for_encoder == "砍树"
     agent.reset("砍树")  # same text after conversion → cache hit, fresh prior sample
-    assert agent.timings["embed"]["cache_hit"] is True
+    assert agent.instruction_info.cache_hit is True
     assert "chinese_clip_ms" not in agent.timings["embed"]
     agent.reset("Chop A Tree", lang="auto")
-    assert agent.timings["embed"]["route"] == "en"
-    assert agent.timings["embed"]["text_for_encoder"] == "chop a tree"
+    assert agent.instruction_info.route == "en"
+    assert agent.instruction_info.text_for_encoder == "chop a tree"
     agent.reset("chop a tree", lang="zh")  # forced route
-    assert agent.timings["embed"]["route"] == "zh"
+    assert agent.instruction_info.route == "zh"
 
 
 def test_clear_instruction_cache_forces_a_cold_embed(agent):
     agent.reset("挖沙子")
     agent.reset("挖沙子")
-    assert agent.timings["embed"]["cache_hit"] is True
+    assert agent.instruction_info.cache_hit is True
     agent.clear_instruction_cache()
     agent.reset("挖沙子")
-    assert agent.timings["embed"]["cache_hit"] is False and agent.timings["embed"]["chinese_clip_ms"] > 0
+    assert agent.instruction_info.cache_hit is False and agent.timings["embed"]["chinese_clip_ms"] > 0
 
 
 def test_prior_sample_is_fresh_per_reset_but_text_vector_is_cached(agent):
@@ -207,6 +238,7 @@ def test_bfloat16_agent_acts(repo_root, tmp_path):
     cfg["tiny"]["cache_dir"] = str(tmp_path)
     ag = ZhSteveAgent.from_config(cfg)
     assert next(ag.parts.policy.parameters()).dtype == torch.bfloat16
+    assert next(ag.parts.alignment.parameters()).dtype == torch.float32  # as in the real build
     ag.reset("挖泥土")
     for obs in _frames(3, 72, 128, seed=7):
         _assert_minerl_action(ag.act(obs))

@@ -210,7 +210,7 @@ def test_yaml_exponent_without_dot_is_a_number():
 
 
 def test_training_encodes_what_the_agent_serves(tmp_path):
-    """Every input goes through the agent's routing rule: Traditional → Simplified, English lower-cased."""
+    """Every input goes through the agent's routing rule for the Chinese tower: Traditional → Simplified."""
     from alignment.pairs import ClassInfo, Pair, PairSet
     from alignment.train import TrainConfig, embed
 
@@ -229,8 +229,8 @@ def test_training_encodes_what_the_agent_serves(tmp_path):
              for t, lang in (("砍樹", "zh-Hant"), ("砍树", "zh-Hans"), ("Chop A Tree", "en"))]
     src, tgt = Recorder("rec:src"), Recorder("rec:tgt")
     data = embed(PairSet(pairs, cls, held_out={}), [], src, tgt, TrainConfig(cache_dir=str(tmp_path)))
-    assert sorted(src.seen) == sorted({route("砍樹").text_for_encoder, route("Chop A Tree").text_for_encoder})
-    assert sorted(src.seen) == ["chop a tree", "砍树"]
+    assert sorted(src.seen) == sorted({route("砍樹", "zh").text_for_encoder, route("Chop A Tree", "zh").text_for_encoder})
+    assert sorted(src.seen) == ["Chop A Tree", "砍树"]
     x = data.splits["train"].x
     assert torch.equal(x[0], x[1]) and not torch.equal(x[0], x[2])
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from zh_steve.errors import CheckpointError, WeightsNotFoundError
 from zh_steve.text.base import TextEncoder
 from zh_steve.text.chinese_clip import CONTEXT_LENGTH, ChineseClipTextEncoder
-from zh_steve.text.tiny import tiny_chinese_clip_dir, tiny_chinese_clip_encoder
+from zh_steve.testing.tiny_text import tiny_chinese_clip_dir, tiny_chinese_clip_encoder
 from payloads import RunsCode
 
 
@@ -134,7 +134,7 @@ def test_malicious_pytorch_bin_is_refused_and_never_runs(tmp_path):
     """A Chinese-CLIP dir whose weights are a pickle that would run code: refused as UnsafeCheckpointError."""
     from zh_steve.errors import UnsafeCheckpointError
     from zh_steve.text.chinese_clip import ChineseClipTextEncoder
-    from zh_steve.text.tiny import tiny_chinese_clip_dir
+    from zh_steve.testing.tiny_text import tiny_chinese_clip_dir
 
     d = tiny_chinese_clip_dir(tmp_path / "evil", seed=0)
     (d / "model.safetensors").unlink()

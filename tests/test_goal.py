@@ -95,7 +95,7 @@ def test_agent_goal_mode_snaps_to_the_bank(tmp_path):
 
     from zh_steve import ZhSteveAgent
     from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer
-    from zh_steve.text.tiny import tiny_chinese_clip_encoder, tiny_mineclip_text_encoder
+    from zh_steve.testing.tiny_text import tiny_chinese_clip_encoder, tiny_mineclip_text_encoder
 
     cfg = yaml.safe_load(open("configs/agent_tiny.yaml", encoding="utf-8"))
     cfg["tiny"]["cache_dir"] = str(tmp_path / "tiny")
@@ -108,8 +108,8 @@ def test_agent_goal_mode_snaps_to_the_bank(tmp_path):
     PromptBank(texts=prompts, emb=en.encode(prompts), splits=["train"] * 3, encoder=en.identity).save(layer_dir)
     cfg.update(alignment=str(layer_dir), goal_mode="snap")
     agent = ZhSteveAgent.from_config(cfg)
-    vec, info = agent.embed_instruction("砍树")
-    assert info["goal"]["snapped"] and info["goal"]["prompt"] in prompts
-    assert torch.allclose(vec, en.encode([info["goal"]["prompt"]]), atol=1e-4)
+    vec, info, _ = agent.embed_instruction("砍树")
+    assert info.goal["snapped"] and info.goal["prompt"] in prompts
+    assert torch.allclose(vec, en.encode([info.goal["prompt"]]), atol=1e-4)
     with pytest.raises(ConfigError, match="goal_mode"):
         ZhSteveAgent.from_config({**cfg, "goal_mode": "nearest"})

@@ -1,4 +1,5 @@
-"""MineCLIP text tower: golden outputs (.pth and .safetensors), official key manifest, loaders, encoder."""
+"""MineCLIP text tower: golden outputs (.pth and .safetensors, read by zh_steve.weights), official key manifest,
+the key forms of text-tower files, encoder."""
 
 from __future__ import annotations
 
@@ -9,24 +10,24 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from zh_steve.checkpoint import compare_keys, manifest_shapes
+from zh_steve.checkpoint import compare_keys, file_md5, load_manifest, manifest_shapes
 from zh_steve.errors import CheckpointError, UnsafeCheckpointError, WeightsNotFoundError
+from zh_steve.published import ATTN_MD5, ATTN_TEXT_PREFIX as ATTN_PTH_PREFIX, HUB_TEXT_PREFIX as HUB_PREFIX
+from zh_steve.testing.tiny_text import tiny_mineclip_text_config, tiny_mineclip_text_encoder
 from zh_steve.text.base import TextEncoder
 from zh_steve.text.mineclip_text import (
-    ATTN_PTH_PREFIX,
-    HUB_PREFIX,
-    MINECLIP_ATTN_MD5,
     MineClipTextConfig,
     MineClipTextEncoder,
     MineClipTextModel,
     TokenShapeError,
     config_from_state_dict,
-    file_md5,
-    load_mineclip_text_state_dict,
-    verify_attn_md5,
 )
-from zh_steve.text.tiny import tiny_mineclip_text_config, tiny_mineclip_text_encoder
+from zh_steve.weights.official import read_state_dict
 from payloads import RunsCode
+
+
+def load_mineclip_text_state_dict(path):
+    return read_state_dict(path, "mineclip_text")
 
 TOL = 1e-5  # golden/README.md §5 (fp32 vs fp64 was 1.1e-6)
 
@@ -149,25 +150,21 @@ def test_malicious_pickle_is_refused(tmp_path):
     assert not marker.exists()
 
 
-def test_non_tensor_globals_need_explicit_allowlist(tmp_path, golden_sd):
+def test_metadata_objects_get_inert_stand_ins(tmp_path, golden_sd):
+    """attn.pth holds Lightning hyper-parameter objects: they are stood in for without running their code."""
     import argparse
 
     sd = {ATTN_PTH_PREFIX + k: v for k, v in golden_sd.items()}
     torch.save({"state_dict": sd, "hyper_parameters": argparse.Namespace(lr=1e-4)}, tmp_path / "attn.pth")
-    with pytest.raises(UnsafeCheckpointError, match="argparse.Namespace"):
-        load_mineclip_text_state_dict(tmp_path / "attn.pth")
-    got = load_mineclip_text_state_dict(tmp_path / "attn.pth", safe_globals=["argparse.Namespace"])
+    got = load_mineclip_text_state_dict(tmp_path / "attn.pth")
     assert set(got) == set(golden_sd)
 
 
-def test_md5_helpers(tmp_path):
+def test_md5_helper_and_published_md5(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
     assert file_md5(path) == "900150983cd24fb0d6963f7d28e17f72"  # RFC 1321 test vector
-    assert len(MINECLIP_ATTN_MD5) == 32
-    with pytest.raises(CheckpointError, match=MINECLIP_ATTN_MD5):
-        verify_attn_md5(path)
-    verify_attn_md5(path, expected="900150983cd24fb0d6963f7d28e17f72")
+    assert len(ATTN_MD5) == 32 and ATTN_MD5 in load_manifest("mineclip")["file"]
 
 
 def test_bad_tokens_rejected(golden_sd):
@@ -220,19 +217,23 @@ def test_tiny_config():
     assert (c.embed_dim, c.width, c.layers, c.heads, c.vocab_size, c.context_length) == (512, 64, 2, 4, 49408, 77)
 
 
-def test_from_checkpoint_roundtrip(tmp_path, tiny):
+def test_file_roundtrip_keeps_identity(tmp_path, tiny):
     sd = {ATTN_PTH_PREFIX + k: v for k, v in tiny.model.state_dict().items()}
     save_file(sd, str(tmp_path / "tiny.safetensors"))
     torch.save({"state_dict": sd}, tmp_path / "tiny.pth")
-    a = MineClipTextEncoder.from_checkpoint(tmp_path / "tiny.safetensors", heads=4)
-    b = MineClipTextEncoder.from_checkpoint(tmp_path / "tiny.pth", heads=4)
+
+    def from_file(path):
+        return MineClipTextEncoder.from_state_dict(load_mineclip_text_state_dict(path), heads=4)
+
+    a = from_file(tmp_path / "tiny.safetensors")
+    b = from_file(tmp_path / "tiny.pth")
     texts = ["chop a tree", "craft a wooden pickaxe"]
     torch.testing.assert_close(a.encode(texts), tiny.encode(texts), atol=1e-6, rtol=0)
     assert a.identity == b.identity  # same weights, different container → same identity
     changed = dict(sd)
     changed[ATTN_PTH_PREFIX + "ln_final.bias"] = sd[ATTN_PTH_PREFIX + "ln_final.bias"] + 1.0
     save_file(changed, str(tmp_path / "changed.safetensors"))
-    assert MineClipTextEncoder.from_checkpoint(tmp_path / "changed.safetensors", heads=4).identity != a.identity
+    assert from_file(tmp_path / "changed.safetensors").identity != a.identity
 
 
 @pytest.mark.slow

@@ -10,7 +10,9 @@ import yaml
 
 from zh_steve.checkpoint import load_manifest
 from zh_steve.errors import CheckpointError, ConfigError, UnsafeCheckpointError
-from zh_steve.policy import PolicyConfig, load_policy_kwargs
+from zh_steve.policy import PolicyConfig
+from zh_steve.published import OFFICIAL_TEMPERATURE
+from zh_steve.weights.official import read_policy_kwargs
 from payloads import RunsCode
 
 
@@ -72,17 +74,24 @@ def _model_pickle(policy_kwargs: dict, temperature) -> dict:
 def test_2x_model_pickle_read(tmp_path):
     path = tmp_path / "2x.model"
     path.write_bytes(pickle.dumps(_model_pickle(_official_kwargs(), 2)))
-    policy_kwargs, head = load_policy_kwargs(path)
-    assert policy_kwargs == _official_kwargs()
-    assert head == {"temperature": 2.0} and isinstance(head["temperature"], float)
-    assert PolicyConfig.from_kwargs(policy_kwargs, head) == PolicyConfig.full_size()
+    got = read_policy_kwargs(path)
+    assert got.policy_kwargs == _official_kwargs()
+    assert got.temperature == 2.0 and isinstance(got.temperature, float)
+    assert PolicyConfig.from_kwargs(got.policy_kwargs, {"temperature": got.temperature}) == PolicyConfig.full_size()
+
+
+def test_2x_model_without_pi_head_opts_leaves_the_temperature_open(tmp_path):
+    """The one reader: no pi_head_opts → temperature None (the resolver then uses the official default)."""
+    path = tmp_path / "2x.model"
+    path.write_bytes(pickle.dumps({"model": {"args": {"net": {"args": _official_kwargs()}}}}))
+    assert read_policy_kwargs(path).temperature is None
 
 
 def test_2x_model_wrong_layout(tmp_path):
     path = tmp_path / "2x.model"
     path.write_bytes(pickle.dumps({"model": {"args": {}}}))
     with pytest.raises(CheckpointError, match="net"):
-        load_policy_kwargs(path)
+        read_policy_kwargs(path)
 
 
 def test_malicious_2x_model_refused(tmp_path):
@@ -90,7 +99,7 @@ def test_malicious_2x_model_refused(tmp_path):
     path = tmp_path / "2x.model"
     path.write_bytes(pickle.dumps(_model_pickle(_official_kwargs() | {"x": RunsCode(via="open", marker=marker)}, 2.0)))
     with pytest.raises(UnsafeCheckpointError):
-        load_policy_kwargs(path)
+        read_policy_kwargs(path)
     assert not marker.exists()
 
 
@@ -98,11 +107,15 @@ def test_yaml_and_json_forms(tmp_path):
     wrapped = {"policy_kwargs": _official_kwargs(), "pi_head_kwargs": {"temperature": 1}}
     (tmp_path / "k.yaml").write_text(yaml.safe_dump(wrapped))
     (tmp_path / "k.json").write_text(json.dumps(_official_kwargs()))
-    kw, head = load_policy_kwargs(tmp_path / "k.yaml")
-    assert kw == _official_kwargs() and head == {"temperature": 1.0}
-    kw, head = load_policy_kwargs(tmp_path / "k.json")
-    assert kw == _official_kwargs() and head == {}
-    assert PolicyConfig.from_kwargs(kw, head).temperature == 2.0
+    got = read_policy_kwargs(tmp_path / "k.yaml")
+    assert got.policy_kwargs == _official_kwargs() and got.temperature == 1.0
+    got = read_policy_kwargs(tmp_path / "k.json")
+    assert got.policy_kwargs == _official_kwargs() and got.temperature is None
+    assert PolicyConfig.from_kwargs(got.policy_kwargs).temperature == OFFICIAL_TEMPERATURE == 2.0
     (tmp_path / "bad.json").write_text(json.dumps(wrapped | {"pi_head": {}}))
     with pytest.raises(ConfigError, match="pi_head"):
-        load_policy_kwargs(tmp_path / "bad.json")
+        read_policy_kwargs(tmp_path / "bad.json")
+    (tmp_path / "bad_head.yaml").write_text(yaml.safe_dump({"policy_kwargs": _official_kwargs(),
+                                                             "pi_head_kwargs": {"temp": 1}}))
+    with pytest.raises(ConfigError, match="temp"):
+        read_policy_kwargs(tmp_path / "bad_head.yaml")

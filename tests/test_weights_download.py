@@ -11,8 +11,8 @@ import pytest
 
 from zh_steve import download_weights as dw
 from zh_steve.errors import CheckpointError
-from zh_steve.weights import hub
-from zh_steve.weights.tiny import tiny_weights, write_hub_dir
+from zh_steve import hub
+from tiny_weights import tiny_weights, write_hub_dir
 
 
 def _remote_file(path, lfs):
@@ -39,7 +39,7 @@ def repos(tmp_path_factory):
     for name, body in {"config.json": b"{}", "source.spm": b"s", "target.spm": b"t", "vocab.json": b"{}",
                        "pytorch_model.bin": b"B" * 50, "model.safetensors": b"S" * 40, "tf_model.h5": b"H"}.items():
         (mt / name).write_bytes(body)
-    return {dw.HUB_REPO_ID: steve, dw.CHINESE_CLIP_REPO: cc, dw.MARIAN_REPO: mt}
+    return {dw.HUB_REPO_ID: steve, dw.CHINESE_CLIP_HUB_ID: cc, dw.MARIAN_REPO: mt}
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_select_files_prefers_safetensors_and_skips_other_formats(repos):
     listing = {p.name: None for p in repos[dw.MARIAN_REPO].iterdir()}
     chosen = dw.select_files(listing)
     assert "model.safetensors" in chosen and "pytorch_model.bin" not in chosen and "tf_model.h5" not in chosen
-    cc = dw.select_files({p.name: None for p in repos[dw.CHINESE_CLIP_REPO].iterdir()})
+    cc = dw.select_files({p.name: None for p in repos[dw.CHINESE_CLIP_HUB_ID].iterdir()})
     assert "pytorch_model.bin" in cc and "clip_cn_vit-b-16.pt" not in cc and "vocab.txt" in cc
     with pytest.raises(CheckpointError):
         dw.select_files({"README.md": None})

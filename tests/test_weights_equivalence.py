@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zh_steve.policy import Steve1Policy
+from zh_steve.policy import Steve1Policy, policy_config
 from zh_steve.policy.loading import load_policy_weights
 from zh_steve.prior import Steve1Prior
 from zh_steve.text.mineclip_text import MineClipTextConfig, MineClipTextModel
 from zh_steve.weights.resolve import LAYOUT_HUB, LAYOUT_OFFICIAL, WeightsSpec, resolve_weights
-from zh_steve.weights.tiny import TINY_TEXT, tiny_weights, write_hub_dir, write_official_dir
+from tiny_weights import TINY_FILE_TEXT, tiny_weights, write_hub_dir, write_official_dir
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +29,14 @@ def both(tmp_path_factory):
 
 
 def _policy(resolved):
-    policy = Steve1Policy(resolved.policy_kwargs().policy_config())
+    policy = Steve1Policy(policy_config(resolved.policy_kwargs()))
     load_policy_weights(policy, resolved.policy_state_dict())
     return policy.eval()
 
 
 def test_policy_configs_agree(both):
     official, hub = both
-    assert official.policy_kwargs().policy_config() == hub.policy_kwargs().policy_config()
+    assert policy_config(official.policy_kwargs()) == policy_config(hub.policy_kwargs())
     assert official.policy_kwargs().temperature_source == "2x.model"
     assert hub.policy_kwargs().temperature_source == "default-official-2.0"
 
@@ -69,7 +69,7 @@ def test_prior_outputs_identical(both):
 
 
 def test_text_embeddings_identical(both):
-    config = MineClipTextConfig(**TINY_TEXT)
+    config = MineClipTextConfig(**TINY_FILE_TEXT)
     a, b = (MineClipTextModel.from_state_dict(r.mineclip_text_state_dict(), config) for r in both)
     tokens = torch.randint(1, config.vocab_size - 1, (3, config.context_length),
                            generator=torch.Generator().manual_seed(2))

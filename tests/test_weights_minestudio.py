@@ -11,8 +11,8 @@ from safetensors.torch import save_file
 from zh_steve.errors import CheckpointError
 from zh_steve.weights.expected import Expectations
 from zh_steve.weights.minestudio import OFFICIAL_BEHAVIOUR, HubCheckpoint, check_hub_config
-from zh_steve.weights.publish import official_hub_config
-from zh_steve.weights.tiny import tiny_weights, write_hub_dir
+from publish import official_hub_config
+from tiny_weights import tiny_weights, write_hub_dir
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,9 @@ def _equal(a: dict, b: dict) -> bool:
 
 def test_prefix_mapping_gives_official_key_spaces(tw, hub_dir):
     hc = HubCheckpoint(hub_dir / "model.safetensors", tw.expectations())
-    assert _equal(hc.policy_state_dict(), tw.policy)
-    assert _equal(hc.prior_state_dict(), tw.prior)
-    assert _equal(hc.mineclip_text_state_dict(), tw.mineclip_text)
+    assert _equal(hc.state_dict("policy"), tw.policy)
+    assert _equal(hc.state_dict("prior"), tw.prior)
+    assert _equal(hc.state_dict("mineclip_text"), tw.mineclip_text)
     assert any(k.startswith("mineclip.clip_model.vision_model.") for k in hc.shapes)  # present, yet ignored
 
 
@@ -66,7 +66,7 @@ def test_default_expectations_are_the_490_key_manifest(tw, hub_dir):
 def test_any_float_dtype_is_cast_to_fp32(tw, tmp_path, dtype):
     sd = {k: v.to(dtype) for k, v in tw.hub_state_dict().items()}
     hc = HubCheckpoint(_save(tmp_path, sd), tw.expectations())
-    got = hc.prior_state_dict()
+    got = hc.state_dict("prior")
     assert all(v.dtype == torch.float32 for v in got.values())
     assert torch.equal(got["decoder.0.weight"], tw.prior["decoder.0.weight"].to(dtype).float())
 
@@ -153,5 +153,5 @@ def test_only_requested_tensors_are_read(tw, hub_dir, monkeypatch):
     monkeypatch.setattr(safetensors, "safe_open", Recording)
     hc = HubCheckpoint(hub_dir / "model.safetensors", tw.expectations())
     assert read == []  # the strict check reads the header only
-    hc.prior_state_dict()
+    hc.state_dict("prior")
     assert read and all(k.startswith("prior.") for k in read) and len(read) == len(tw.prior)

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from zh_steve.errors import CheckpointError, UnsafeCheckpointError
-from zh_steve.weights.official import (OFFICIAL_FILES, find_official_file, load_torch_file, read_2x_model,
-                                       read_mineclip_text_state_dict, read_policy_state_dict)
+from zh_steve.published import ATTN_MD5
+from zh_steve.weights.official import OFFICIAL_FILES, find_official_file, load_torch_file, read_2x_model, read_state_dict
 
 
 def test_table_covers_the_four_files():
     assert set(OFFICIAL_FILES) == {"2x.model", "attn.pth", "steve1.weights", "steve1_prior.pt"}
-    assert OFFICIAL_FILES["attn.pth"].md5 == "b5ece9198337cfd117a3bfbd921e56da"
+    assert OFFICIAL_FILES["attn.pth"].md5 == ATTN_MD5 == "b5ece9198337cfd117a3bfbd921e56da"
     assert all(f.published_at.startswith("https://") for f in OFFICIAL_FILES.values())
 
 
@@ -29,26 +29,20 @@ def test_layout_then_flat(tmp_path):
     assert find_official_file(tmp_path, "steve1.weights") == tmp_path / "steve1" / "steve1.weights"
 
 
-@pytest.mark.parametrize("prefix", ["", "module.policy.", "policy.", "module."])
-def test_policy_prefixes_stripped(tmp_path, prefix):
-    torch.save({prefix + "net.a": torch.ones(2), prefix + "pi_head.b": torch.zeros(1)}, tmp_path / "w")
-    assert set(read_policy_state_dict(tmp_path / "w")) == {"net.a", "pi_head.b"}
-
-
 def test_policy_file_must_be_a_tensor_dict(tmp_path):
     torch.save({"net.a": 3}, tmp_path / "w")
     with pytest.raises(CheckpointError, match="non-tensor"):
-        read_policy_state_dict(tmp_path / "w")
+        read_state_dict(tmp_path / "w", "policy")
     torch.save([torch.ones(1)], tmp_path / "w")
     with pytest.raises(CheckpointError, match="mapping"):
-        read_policy_state_dict(tmp_path / "w")
+        read_state_dict(tmp_path / "w", "policy")
 
 
 def test_attn_text_keys_relative_to_text_model(tmp_path):
     sd = {"model.clip_model.text_model.ln_final.weight": torch.ones(3), "model.clip_model.logit_scale": torch.ones(()),
           "other.x": torch.ones(1)}
     torch.save({"state_dict": sd, "epoch": 3}, tmp_path / "attn.pth")
-    assert set(read_mineclip_text_state_dict(tmp_path / "attn.pth")) == {"ln_final.weight"}
+    assert set(read_state_dict(tmp_path / "attn.pth", "mineclip_text")) == {"ln_final.weight"}
 
 
 def test_2x_model_parsing(tmp_path):

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from zh_steve.errors import CheckpointError, WeightsNotFoundError
-from zh_steve.weights import hub
+from zh_steve import hub
 from zh_steve.weights.expected import HUB_TEXT_PREFIX
 from zh_steve.weights.minestudio import HubCheckpoint
-from zh_steve.weights.ranged import (fetch_tensor_block, locate_block, read_safetensors_header,
-                                     read_text_block_state_dict, verify_block_file)
-from zh_steve.weights.tiny import tiny_weights, write_hub_dir
+from zh_steve.checkpoint import read_safetensors_header
+from zh_steve.weights.ranged import fetch_tensor_block, locate_block, read_text_block_state_dict, verify_block_file
+from tiny_weights import tiny_weights, write_hub_dir
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_block_bytes_equal_a_full_read(tw, hub_file, tmp_path):
         raw = hub_file.read_bytes()[block.file_range[0]:block.file_range[1]]
     assert out.sha256 == hashlib.sha256(raw).hexdigest()
     got = read_text_block_state_dict(out.path, _expected(tw), verify=True)
-    full = HubCheckpoint(hub_file, tw.expectations()).mineclip_text_state_dict()
+    full = HubCheckpoint(hub_file, tw.expectations()).state_dict("mineclip_text")
     assert got.keys() == full.keys() == tw.mineclip_text.keys()
     assert all(torch.equal(got[k], full[k]) for k in got)
     # the block file holds only the text tower: far smaller than the whole file

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from zh_steve.errors import CheckpointError, WeightsNotFoundError
-from zh_steve.weights import hub
+from zh_steve import hub
 from zh_steve.weights.resolve import (LAYOUT_HUB, LAYOUT_OFFICIAL, LAYOUT_TEXT_BLOCK, WeightsSpec,
                                       default_cache_dir, resolve_weights)
-from zh_steve.weights.tiny import tiny_weights, two_x_model_bytes, write_hub_dir, write_official_dir
+from tiny_weights import tiny_weights, two_x_model_bytes, write_hub_dir, write_official_dir
 
 REPO = "org/tiny-steve"
 
@@ -221,7 +221,7 @@ def test_local_snapshot_prefers_a_downloaded_copy_in_the_zh_steve_cache(tmp_path
 
 def test_unreachable_hub_is_one_clear_error_not_a_traceback(tmp_path, monkeypatch):
     """No route to the hub (DNS failure, refused connection …) → WeightsNotFoundError saying what to do."""
-    import zh_steve.weights.hub as hub
+    import zh_steve.hub as hub
     from zh_steve.errors import WeightsNotFoundError
     from zh_steve.weights import WeightsSpec, resolve_weights
 

@@ -24,15 +24,20 @@ from .errors import (
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .agent import AgentConfig, ZhSteveAgent
+    from .agent import ZhSteveAgent
+    from .assembly import AgentConfig
 
 
 def __getattr__(name: str) -> Any:
     # lazy, so `import zh_steve.errors` or the CLIs do not pay for torch model code they do not use
-    if name in ("ZhSteveAgent", "AgentConfig"):
-        from . import agent
+    if name == "ZhSteveAgent":
+        from .agent import ZhSteveAgent
 
-        return getattr(agent, name)
+        return ZhSteveAgent
+    if name == "AgentConfig":
+        from .assembly import AgentConfig
+
+        return AgentConfig
     raise AttributeError(f"module 'zh_steve' has no attribute {name!r}")
 
 

@@ -3,7 +3,7 @@
 Understands the official STEVE-1 layout (``vpt/2x.model``, ``mineclip/attn.pth``, ``steve1/steve1.weights``,
 ``steve1/steve1_prior.pt``, or the same files directly in DIR), the MineStudio single file
 (``model.safetensors`` + ``config.json``, in DIR or DIR/minestudio) and a text-tower block written by
-``download_weights --only text``. Every file is opened the safe way (weights-only torch loads, plain-container
+``download_weights --only text``. Every file is opened the safe way (weights-only torch reads, plain-container
 pickle, safetensors), its keys and shapes are compared with the manifests, ``attn.pth``'s md5 is checked.
 Exit code 0 only when every needed component is usable.
 """
@@ -18,14 +18,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import compare_keys, file_md5
+from .checkpoint import compare_keys, file_md5, select_prefix
 from .errors import ZhSteveError
+from .published import (ATTN_TEXT_PREFIX, COMPONENT_FILE, HUB_CONFIG_FILE, HUB_URL, HUB_WEIGHTS_FILE, OFFICIAL_FILES,
+                        OFFICIAL_TEMPERATURE)
 from .weights.expected import COMPONENTS, Expectations, payload_bytes
-from .weights.minestudio import (HUB_CONFIG_FILE, HUB_URL, HUB_WEIGHTS_FILE, HubCheckpoint, check_hub_config,
-                                 find_hub_file, read_hub_config)
-from .weights.official import (OFFICIAL_FILES, find_official_file, read_2x_model, read_attn_state_dict,
-                               read_policy_state_dict, read_prior_state_dict)
-from .weights.expected import ATTN_TEXT_PREFIX
+from .weights.minestudio import HubCheckpoint, check_hub_config, find_hub_file, read_hub_config
+from .weights.official import find_official_file, read_2x_model, read_attn_state_dict, read_state_dict
 from .weights.ranged import TEXT_BLOCK_RELPATH, verify_block_file
 
 NEEDS = {"agent": COMPONENTS, "text": ("mineclip_text",)}
@@ -101,26 +100,23 @@ def _check_state_dict(check: FileCheck, sd: Mapping[str, Any], expected: Mapping
 def _official(root: Path, name: str, expected: Expectations, verify_md5: bool,
               expected_behaviour: Mapping[str, Any] | None) -> FileCheck:
     info = OFFICIAL_FILES[name]
-    provides = {"2x.model": ["policy_kwargs", "temperature"], "attn.pth": ["mineclip_text"],
-                "steve1.weights": ["policy"], "steve1_prior.pt": ["prior"]}[name]
+    provides = [info.component] + (["temperature"] if info.component == "policy_kwargs" else [])
     check = FileCheck(name=name, provides=provides, published_at=f"{info.published_at} -> DIR/{info.relpath}")
     path = find_official_file(root, name)
     if path is None:
         return check
     check.path = str(path)
     try:
-        if name == "2x.model":
+        if info.component == "policy_kwargs":
             two_x = read_2x_model(path)
             check_hub_config({"policy_kwargs": two_x.policy_kwargs}, expected_behaviour, str(path))
             t = two_x.temperature
             check.notes.append(f"pi-head temperature {t}" if t is not None
-                               else "no pi_head_opts.temperature: the official 2.0 will be used")
-        elif name == "steve1.weights":
-            _size_note(check, path, payload_bytes(expected.policy))
-            _check_state_dict(check, read_policy_state_dict(path), expected.policy)
-        elif name == "steve1_prior.pt":
-            _size_note(check, path, payload_bytes(expected.prior))
-            _check_state_dict(check, read_prior_state_dict(path), expected.prior)
+                               else f"no pi_head_opts.temperature: the official {OFFICIAL_TEMPERATURE} will be used")
+        elif info.component in ("policy", "prior"):
+            want = expected.component(info.component)
+            _size_note(check, path, payload_bytes(want))
+            _check_state_dict(check, read_state_dict(path, info.component), want)
         else:  # attn.pth
             if verify_md5 and expected.attn_md5:
                 got = file_md5(path)
@@ -130,7 +126,7 @@ def _official(root: Path, name: str, expected: Expectations, verify_md5: bool,
                 else:
                     check.notes.append("md5 matches the published value")
             full = read_attn_state_dict(path)
-            text = {k[len(ATTN_TEXT_PREFIX):]: v for k, v in full.items() if k.startswith(ATTN_TEXT_PREFIX)}
+            text = select_prefix(full, ATTN_TEXT_PREFIX)
             _check_state_dict(check, text, expected.mineclip_text)
             check.notes.append(f"{len(full)} model.* tensors in total; only the text tower is used")
     except ZhSteveError as e:
@@ -162,7 +158,8 @@ def _hub(root: Path, expected: Expectations,
         try:
             check_hub_config(read_hub_config(cpath), expected_behaviour, str(cpath))
             config.notes.append("behaviour-only policy settings match STEVE-1; the pi-head temperature is not "
-                                "recorded there: 2.0 (official) unless 2x.model or a setting says otherwise")
+                                f"recorded there: {OFFICIAL_TEMPERATURE} (official) unless 2x.model or a setting "
+                                "says otherwise")
         except ZhSteveError as e:
             config.problems.append(str(e))
         config.status = "bad" if config.problems else "ok"
@@ -202,7 +199,8 @@ def check_weights_dir(
     block = _text_block(root, expected)
 
     components: dict[str, str | None] = {}
-    for c, name in (("policy", "steve1.weights"), ("prior", "steve1_prior.pt"), ("mineclip_text", "attn.pth")):
+    for c in COMPONENTS:
+        name = COMPONENT_FILE[c]
         if official[name].status == "ok":
             components[c] = name
         elif hub_weights.status == "ok" and (c != "policy" or hub_config.status == "ok"):
@@ -212,8 +210,9 @@ def check_weights_dir(
         else:
             components[c] = None
     if components.get("policy"):
-        bad_kwargs = official["2x.model"].status == "bad"
-        components["policy_kwargs"] = (None if bad_kwargs else "2x.model" if official["2x.model"].status == "ok"
+        two_x = COMPONENT_FILE["policy_kwargs"]
+        bad_kwargs = official[two_x].status == "bad"
+        components["policy_kwargs"] = (None if bad_kwargs else two_x if official[two_x].status == "ok"
                                        else hub_config.name if hub_config.status == "ok"
                                        else "built-in official 2x kwargs")
     files = list(official.values()) + [hub_weights, hub_config] + ([block] if block else [])

@@ -10,11 +10,12 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
@@ -22,6 +23,12 @@ from torch import nn
 from .errors import CheckpointError, UnsafeCheckpointError, WeightsNotFoundError
 
 Shape = tuple[int, ...]
+
+# safetensors dtype strings: bytes per value, and which of them hold weights
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+               "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})
+MAX_HEADER_BYTES = 100 << 20
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -103,12 +110,50 @@ def read_safetensors(path: str | Path, hint: str = "") -> dict[str, torch.Tensor
         raise CheckpointError(f"could not read {path} as safetensors: {e}") from e
 
 
+def read_safetensors_header(f: BinaryIO) -> tuple[int, dict[str, Any]]:
+    """``(header length, parsed header)`` of a safetensors file open in binary mode (read from byte 0).
+
+    Layout: ``<u64 little-endian header length><JSON header><data>``; the header maps each tensor name to its
+    ``dtype``, ``shape`` and ``data_offsets`` (plus an optional ``__metadata__``).
+    """
+    f.seek(0)
+    raw = f.read(8)
+    if len(raw) != 8:
+        raise CheckpointError("not a safetensors file: shorter than 8 bytes")
+    (n,) = struct.unpack("<Q", raw)
+    if not 0 < n <= MAX_HEADER_BYTES:
+        raise CheckpointError(f"not a safetensors file: header length {n} is implausible")
+    text = f.read(n)
+    if len(text) != n:
+        raise CheckpointError(f"safetensors header truncated: {len(text)} of {n} bytes")
+    try:
+        header = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"safetensors header is not JSON: {e}") from e
+    if not isinstance(header, dict):
+        raise CheckpointError("safetensors header is not a JSON object")
+    return n, header
+
+
+def is_safetensors(path: str | Path) -> bool:
+    """True when ``path`` starts with a parseable safetensors header (whatever its file name)."""
+    try:
+        with open(path, "rb") as f:
+            read_safetensors_header(f)
+        return True
+    except (CheckpointError, OSError):
+        return False
+
+
 def file_md5(path: str | Path) -> str:
     """Hex md5 of a file, streamed (published checkpoints are identified by md5, e.g. MineCLIP's attn.pth)."""
     import hashlib
 
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
+    digest = hashlib.md5()
+    with open(path, "rb") as f:  # chunked: hashlib.file_digest exists only from Python 3.11
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError, ZhSteveError
-from .weights import hub
-from .weights.minestudio import HUB_CONFIG_FILE, HUB_REPO_ID, HUB_WEIGHTS_FILE
+from . import hub
+from .hub import default_cache_dir
+from .published import CHINESE_CLIP_HUB_ID, HUB_CONFIG_FILE, HUB_REPO_ID, HUB_WEIGHTS_FILE
 from .weights.ranged import TEXT_BLOCK_RELPATH, fetch_tensor_block, hub_source
-from .weights.resolve import default_cache_dir
 
 MANIFEST_NAME = "zh_steve_weights.json"
-CHINESE_CLIP_REPO = "OFA-Sys/chinese-clip-vit-base-patch16"
 MARIAN_REPO = "Helsinki-NLP/opus-mt-zh-en"
 
 # small files a transformers model directory needs (whichever of them the repo has)
@@ -42,7 +41,7 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")   # first one present
 LICENCES = {  # as far as we could verify offline; check each model card before redistributing
     HUB_REPO_ID: "not verified: the hub repo states no licence we could see (MineStudio's code is MIT); the tensors "
                  "are the STEVE-1 / VPT / MineCLIP releases re-packed, released 'for further research'",
-    CHINESE_CLIP_REPO: "not verified: see the model card (sibling OFA-Sys/chinese-clip-rn50 is Apache-2.0)",
+    CHINESE_CLIP_HUB_ID: "not verified: see the model card (sibling OFA-Sys/chinese-clip-rn50 is Apache-2.0)",
     MARIAN_REPO: "CC-BY-4.0 (model card)",
 }
 
@@ -61,7 +60,7 @@ def plan(only: str, with_marian: bool) -> list[Item]:
         items.append(Item("minestudio", HUB_REPO_ID, "hub-layout", "minestudio"))
     if only in ("text", "all"):
         items.append(Item("mineclip_text", HUB_REPO_ID, "text-block", str(Path(TEXT_BLOCK_RELPATH).parent)))
-    items.append(Item("chinese_clip", CHINESE_CLIP_REPO, "snapshot", CHINESE_CLIP_REPO.split("/")[1]))
+    items.append(Item("chinese_clip", CHINESE_CLIP_HUB_ID, "snapshot", CHINESE_CLIP_HUB_ID.split("/")[1]))
     if with_marian:
         items.append(Item("marian", MARIAN_REPO, "snapshot", MARIAN_REPO.split("/")[1]))
     return items

@@ -84,11 +84,10 @@ def load_text_side(config: str | Path) -> TextSide:
         label = ("PROXY ENCODERS (stand-ins, not Chinese-CLIP/MineCLIP)" if proxy else
                  "tiny random encoders" if "tiny" in cfg.source_encoder.kind else "Chinese-CLIP → MineCLIP")
         return TextSide(source, target, layer, bank, origin, "regress", label)
-    from .agent import AgentConfig, build_parts, build_tiny_parts
-    from .config_utils import from_dict
+    from .assembly import AgentConfig, build
 
-    acfg = from_dict(AgentConfig, raw, "agent config")
-    parts = build_tiny_parts(acfg) if acfg.tiny is not None else build_parts(acfg)
+    acfg = AgentConfig.load(raw)
+    parts = build(acfg)
     bank, origin = _bank(acfg.alignment, parts.mineclip_encoder)
     if acfg.goal_prompts:
         bank = bank.extend_from_file(acfg.goal_prompts, parts.mineclip_encoder)

@@ -9,25 +9,23 @@ Architecture of the official ``TranslatorVAE`` (``steve1_prior.pt``, 20 keys, 2,
 
 Inference ignores the encoder: z ~ N(0, I) (one sample per instruction; ``deterministic`` uses z = 0).
 Nothing is normalised: the input is MineCLIP's raw ``encode_text`` output and the output goes straight to the
-policy as its goal.
+policy as its goal. Files are read by :mod:`zh_steve.weights` (``read_state_dict(path, "prior")``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from .checkpoint import load_state_dict_strict, safe_torch_load, strip_prefixes
-from .errors import CheckpointError, InvalidGoalError, WeightsNotFoundError
+from .checkpoint import load_state_dict_strict
+from .errors import CheckpointError, InvalidGoalError
+from .published import HUB_REPO_ID, PRIOR_PREFIX, where_published
 
-PRIOR_HINT = (
-    "The STEVE-1 prior is steve1_prior.pt from the STEVE-1 release (download_weights.sh, Google Drive id "
-    "1OdX5wiybK8jALVfP5_dEo0CWm9BQbDES) or the prior.* keys of the MineStudio hub model.safetensors."
-)
+PRIOR_HINT = (f"The STEVE-1 prior is steve1_prior.pt from the STEVE-1 release ({where_published('steve1_prior.pt')}) "
+              f"or the {PRIOR_PREFIX}* keys of the MineStudio hub file {HUB_REPO_ID}; read it with zh_steve.weights.")
 
 
 @dataclass(frozen=True)
@@ -130,45 +128,3 @@ def config_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> PriorConfi
             f"inconsistent STEVE-1 prior shapes: decoder.0.weight {[hidden0, d_in]}, decoder.6.weight {[d_out, hidden]}"
         )
     return PriorConfig(input_dim=d_out, hidden_dim=hidden, latent_dim=d_in - d_out)
-
-
-def _read_safetensors_prior(path: Path) -> dict[str, torch.Tensor]:
-    """Only the prior's tensors: a MineStudio hub file holds 490 keys, of which the 20 ``prior.*`` are needed."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            keys = list(f.keys())
-            if any(k.startswith("prior.") for k in keys):
-                keys = [k for k in keys if k.startswith("prior.")]
-            return {k: f.get_tensor(k) for k in keys}
-    except Exception as e:  # header or data corrupt, not safetensors at all
-        raise CheckpointError(f"could not read {path} as safetensors: {e}") from e
-
-
-def load_prior_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Official-key prior state dict from ``steve1_prior.pt`` (weights-only) or a safetensors file.
-
-    Accepts the hub layout (keys ``prior.*`` among others: only those are kept, prefix stripped) and
-    ``torch.compile``'s ``_orig_mod.`` prefix.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsNotFoundError(f"STEVE-1 prior checkpoint not found: {path}. {PRIOR_HINT}")
-    if path.suffix == ".safetensors":
-        sd = _read_safetensors_prior(path)
-    else:
-        sd = safe_torch_load(path, hint=PRIOR_HINT)
-    if not isinstance(sd, Mapping) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise CheckpointError(f"{path} does not hold a plain state dict of tensors (got {type(sd).__name__})")
-    if any(k.startswith("prior.") for k in sd):
-        sd = {k[len("prior."):]: v for k, v in sd.items() if k.startswith("prior.")}
-    return strip_prefixes(sd, ["_orig_mod."])
-
-
-def load_prior(
-    path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
-) -> Steve1Prior:
-    """Load a frozen prior (eval mode, no grads) from ``steve1_prior.pt`` or safetensors."""
-    model = Steve1Prior.from_state_dict(load_prior_state_dict(path))
-    return model.to(device=device, dtype=dtype).requires_grad_(False).eval()

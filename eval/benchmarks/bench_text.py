@@ -21,7 +21,7 @@ import torch
 from zh_steve.text.chinese_clip import ChineseClipTextEncoder, ChineseClipTextTower
 from zh_steve.text.clip_tokenizer import MineClipTokenizer
 from zh_steve.text.mineclip_text import MineClipTextConfig, MineClipTextEncoder, MineClipTextModel
-from zh_steve.text.tiny import cn_clip_vocab_path
+from zh_steve.text.chinese_clip import cn_clip_vocab_path
 
 ZH = ["砍树", "去挖泥土", "请帮我找到一些钻石", "在水里游泳", "用木头做一把镐子"]
 EN = ["chop a tree", "dig dirt", "find some diamonds", "swim in the water", "craft a wooden pickaxe"]

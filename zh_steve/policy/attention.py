@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..linear import Linear
+
 N_BASIS = 10  # relative-position basis functions per head (official constant)
 
 
@@ -79,11 +81,11 @@ class RelativeSelfAttention(nn.Module):
         super().__init__()
         self.heads, self.maxlen = heads, maxlen
         self.b_nd = nn.Parameter(torch.randn(N_BASIS, maxlen) * 0.01)
-        self.q_layer = nn.Linear(hidsize, hidsize)
-        self.k_layer = nn.Linear(hidsize, hidsize, bias=False)
-        self.v_layer = nn.Linear(hidsize, hidsize, bias=False)
-        self.proj_layer = nn.Linear(hidsize, hidsize)
-        self.r_layer = nn.Linear(hidsize, N_BASIS * heads)
+        self.q_layer = Linear(hidsize, hidsize)
+        self.k_layer = Linear(hidsize, hidsize, bias=False)
+        self.v_layer = Linear(hidsize, hidsize, bias=False)
+        self.proj_layer = Linear(hidsize, hidsize)
+        self.r_layer = Linear(hidsize, N_BASIS * heads)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape

@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..checkpoint import load_manifest, restricted_pickle_load
-from ..config_utils import load_config
-from ..errors import CheckpointError, ConfigError
+from ..checkpoint import load_manifest
+from ..errors import ConfigError
+from ..published import HUB_CONFIG_FILE, OFFICIAL_TEMPERATURE
 
 # Official defaults of arguments that the 2x pickle does not carry but MinecraftPolicy accepts; they are
 # accepted only at these values (anything else changes the architecture in ways we do not implement).
@@ -25,7 +24,6 @@ _FIXED_OPTIONAL_KWARGS: dict[str, Any] = {
     "first_conv_norm": False,
     "img_statistics": None,
 }
-_DEFAULT_TEMPERATURE = 2.0
 
 
 @dataclass
@@ -59,7 +57,7 @@ class PolicyConfig:
     use_pre_lstm_ln: bool = False
     # STEVE-1 constructor argument (not in the pickle) and the pi-head option.
     mineclip_embed_dim: int = 512
-    temperature: float = _DEFAULT_TEMPERATURE
+    temperature: float = OFFICIAL_TEMPERATURE
     # Accepted official arguments that must keep their defaults.
     dense_init_norm_kwargs: dict[str, Any] = field(default_factory=lambda: {"layer_norm": True})
     first_conv_norm: bool = False
@@ -173,7 +171,7 @@ class PolicyConfig:
         if unknown:
             raise ConfigError(f"pi_head_kwargs: unknown key(s) {unknown}; only 'temperature' is supported")
         try:
-            temperature = float(head.get("temperature", _DEFAULT_TEMPERATURE))
+            temperature = float(head.get("temperature", OFFICIAL_TEMPERATURE))
         except (TypeError, ValueError) as e:
             raise ConfigError(f"pi_head_kwargs.temperature must be a number: {e}") from e
         try:
@@ -200,44 +198,13 @@ class PolicyConfig:
         return d, {"temperature": temperature}
 
 
-def load_policy_kwargs(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(policy_kwargs, pi_head_kwargs)`` from VPT's ``2x.model`` pickle or a YAML/JSON file.
-
-    The pickle is read with :func:`zh_steve.checkpoint.restricted_pickle_load` (plain containers only);
-    the layout is ``pkl["model"]["args"]["net"]["args"]`` and ``...["pi_head_opts"]["temperature"]``.
-    A YAML/JSON file holds either ``{"policy_kwargs": ..., "pi_head_kwargs": ...}`` or the bare kwargs.
-    """
-    path = Path(path)
-    if path.suffix.lower() in {".yaml", ".yml", ".json"}:
-        data = load_config(path)
-        if "policy_kwargs" in data:
-            unknown = sorted(set(data) - {"policy_kwargs", "pi_head_kwargs"})
-            if unknown:
-                raise ConfigError(f"{path}: unknown top-level key(s) {unknown}; expected 'policy_kwargs' "
-                                  "and optionally 'pi_head_kwargs'")
-            policy_kwargs = data["policy_kwargs"]
-            head = data.get("pi_head_kwargs") or {}
-        else:
-            policy_kwargs, head = data, {}
-        if not isinstance(policy_kwargs, Mapping) or not isinstance(head, Mapping):
-            raise ConfigError(f"{path}: policy_kwargs and pi_head_kwargs must be mappings")
-        head = dict(head)
-        if "temperature" in head:
-            head["temperature"] = float(head["temperature"])
-        return dict(policy_kwargs), head
-
-    pkl = restricted_pickle_load(path, hint="VPT publishes it as models/2x.model")
-    try:
-        args = pkl["model"]["args"]
-        policy_kwargs = args["net"]["args"]
-        head = dict(args["pi_head_opts"])
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(
-            f"{path}: not a VPT .model file (expected pkl['model']['args']['net']['args'] and "
-            f"['pi_head_opts']; missing {e})"
-        ) from None
-    if not isinstance(policy_kwargs, Mapping):
-        raise CheckpointError(f"{path}: pkl['model']['args']['net']['args'] is not a mapping")
-    if "temperature" in head:
-        head["temperature"] = float(head["temperature"])
-    return dict(policy_kwargs), head
+def policy_config(settings: Any) -> PolicyConfig:
+    """A :class:`PolicyConfig` from resolved settings (``zh_steve.weights.PolicySettings``: ``policy_kwargs``,
+    ``kwargs_source``, ``temperature``). Extra keys of a MineStudio ``config.json`` (which MineStudio itself
+    ignores) are dropped and listed in ``settings.ignored_keys``; from any other source unknown keys are an error."""
+    kwargs = dict(settings.policy_kwargs)
+    if settings.kwargs_source.endswith(HUB_CONFIG_FILE):  # MineStudio swallows unknown kwargs; so do we, visibly
+        known = {f.name for f in dataclasses.fields(PolicyConfig)} - {"temperature"}
+        settings.ignored_keys = sorted(set(kwargs) - known)
+        kwargs = {k: v for k, v in kwargs.items() if k in known}
+    return PolicyConfig.from_kwargs(kwargs, {"temperature": settings.temperature}, where=settings.kwargs_source)

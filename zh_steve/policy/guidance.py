@@ -5,16 +5,21 @@ from __future__ import annotations
 import torch
 
 from ..errors import ZhSteveError
+from .heads import at_least_float32
 
 
 def guide(logp_cond: torch.Tensor, logp_uncond: torch.Tensor, cond_scale: float) -> torch.Tensor:
     """STEVE-1's guided log-scores ``(1 + s)·logp_cond − s·logp_uncond`` (not renormalised)."""
     s = float(cond_scale)
-    return (1.0 + s) * logp_cond - s * logp_uncond
+    return (1.0 + s) * at_least_float32(logp_cond) - s * at_least_float32(logp_uncond)
 
 
 def gumbel_argmax(logp: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Index of ``argmax(logp − log(−log u))`` over the last axis, ``u ~ U[0, 1)``: a sample ∝ exp(logp)."""
+    """Index of ``argmax(logp − log(−log u))`` over the last axis, ``u ~ U[0, 1)``: a sample ∝ exp(logp).
+
+    The noise is float32 at least: in bfloat16 ``−log(−log u)`` would be capped near 5.5 (16 in float32) and the
+    sampling nearly greedy."""
+    logp = at_least_float32(logp)
     gen_device = generator.device if generator is not None else logp.device
     u = torch.rand(logp.shape, generator=generator, device=gen_device, dtype=logp.dtype).to(logp.device)
     return torch.argmax(logp - torch.log(-torch.log(u)), dim=-1)

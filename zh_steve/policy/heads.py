@@ -5,8 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..linear import Linear
+
 N_BUTTONS = 8641  # joint button combinations of CameraHierarchicalMapping (8640 + "inventory")
 N_CAMERA = 121    # 11 × 11 joint camera bins
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 → float32; float32/float64 unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 class CategoricalHead(nn.Module):
@@ -14,7 +21,7 @@ class CategoricalHead(nn.Module):
 
     def __init__(self, hidsize: int, n: int):
         super().__init__()
-        self.linear_layer = nn.Linear(hidsize, n)
+        self.linear_layer = Linear(hidsize, n)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear_layer(x)
@@ -30,7 +37,9 @@ class ActionHead(nn.Module):
         self.buttons = CategoricalHead(hidsize, N_BUTTONS)
 
     def log_probs(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(logits / self.temperature, dim=-1)
+        """``log_softmax(logits / T)`` computed in float32 at least (half-precision logits are cast first, as
+        the official code does), so low-precision runs keep the action distribution."""
+        return torch.log_softmax(at_least_float32(logits) / self.temperature, dim=-1)
 
 
 class EwmaNormalizer(nn.Module):
@@ -63,7 +72,7 @@ class ValueHead(nn.Module):
 
     def __init__(self, hidsize: int):
         super().__init__()
-        self.linear = nn.Linear(hidsize, 1)
+        self.linear = Linear(hidsize, 1)
         self.normalizer = EwmaNormalizer()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

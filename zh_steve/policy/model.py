@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..linear import Linear
 from ..errors import InvalidGoalError, InvalidObservationError, ZhSteveError
 from .attention import LayerMemory, MemoryAttention
 from .config import PolicyConfig
@@ -42,6 +43,25 @@ class PolicyState:
     @property
     def device(self) -> torch.device:
         return self.layers[0].k.device
+
+    def select(self, rows: torch.Tensor | list[int]) -> "PolicyState":
+        """The state of the given batch rows (a copy), in that order."""
+        idx = torch.as_tensor(rows, dtype=torch.long, device=self.device)
+        return PolicyState(tuple(m.map(lambda x: x.index_select(0, idx)) for m in self.layers))
+
+    def put(self, rows: torch.Tensor | list[int], other: "PolicyState") -> "PolicyState":
+        """A copy of this state with ``rows`` replaced by ``other``'s rows (in order)."""
+        idx = torch.as_tensor(rows, dtype=torch.long, device=self.device)
+        return PolicyState(tuple(
+            LayerMemory(*(a.index_copy(0, idx, b.to(a.dtype)) for a, b in ((m.mask, o.mask), (m.k, o.k), (m.v, o.v))))
+            for m, o in zip(self.layers, other.layers)))
+
+    @staticmethod
+    def cat(states: "list[PolicyState]") -> "PolicyState":
+        """Stack states along the batch axis."""
+        return PolicyState(tuple(
+            LayerMemory(*(torch.cat(parts) for parts in zip(*((m.mask, m.k, m.v) for m in layer))))
+            for layer in zip(*(s.layers for s in states))))
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "PolicyState":
         def move(x: torch.Tensor) -> torch.Tensor:
@@ -127,7 +147,7 @@ class Steve1Net(nn.Module):
         self.recurrent_layer = TransformerStack(config)
         self.lastlayer = linear_layer(h, h)
         self.final_ln = nn.LayerNorm(h)
-        self.mineclip_embed_linear = nn.Linear(config.mineclip_embed_dim, h)
+        self.mineclip_embed_linear = Linear(config.mineclip_embed_dim, h)
 
     def core(self, img_feat: torch.Tensor, goal: torch.Tensor, first: torch.Tensor, state: PolicyState
              ) -> tuple[torch.Tensor, PolicyState]:
@@ -239,23 +259,36 @@ class Steve1Policy(nn.Module):
         img = self._check_img(img, lead=1)
         if img.shape[0] != 1:
             raise InvalidObservationError(f"act() takes one frame [1, H, W, 3], got batch {img.shape[0]}")
-        goal = self._check_goal(goal, (1, self.config.mineclip_embed_dim))
+        return self.act_batch(img, goal, state, cond_scale)
+
+    @torch.no_grad()
+    def act_batch(self, img: torch.Tensor, goal: torch.Tensor, state: PolicyState,
+                  cond_scale: float | None = None) -> tuple[StepOutput, PolicyState]:
+        """One step of N environments in one forward. img uint8 [N, H, W, 3], goal [N, 512].
+
+        The state has batch N without guidance, 2N with ``cond_scale``: rows 0..N-1 conditional, N..2N-1
+        unconditional (zero goal) for the same envs. The CNN runs once per frame (N images) and feeds both
+        streams. Returns per-env guided log-scores [N, 8641] / [N, 121] and the conditional value [N].
+        """
+        img = self._check_img(img, lead=1)
+        n = img.shape[0]
+        goal = self._check_goal(goal, (n, self.config.mineclip_embed_dim))
         streams = 1 if cond_scale is None else 2
-        state = self._check_state(state, streams)
-        img_feat = self.net.img_process(img[:, None])               # [1, 1, hidsize], computed once
-        goals = goal[:, None]                                       # [1, 1, 512]
+        state = self._check_state(state, streams * n)
+        img_feat = self.net.img_process(img[:, None])               # [N, 1, hidsize], once per frame
+        goals = goal[:, None]                                       # [N, 1, 512]
         if streams == 2:
-            img_feat = img_feat.expand(2, -1, -1)
-            goals = torch.cat([goals, torch.zeros_like(goals)])     # row 1: unconditional
-        first = torch.zeros(streams, 1, dtype=torch.bool, device=img.device)
+            img_feat = torch.cat([img_feat, img_feat])              # [2N, 1, hidsize]
+            goals = torch.cat([goals, torch.zeros_like(goals)])     # rows N..2N-1: unconditional
+        first = torch.zeros(streams * n, 1, dtype=torch.bool, device=img.device)
         latent, state = self.net.core(img_feat, goals, first, state)
         out = self._heads(latent, img_feat)
         if cond_scale is None:
             buttons, camera = out.buttons_logp[:, 0], out.camera_logp[:, 0]
         else:
-            buttons = guide(out.buttons_logp[0:1, 0], out.buttons_logp[1:2, 0], cond_scale)
-            camera = guide(out.camera_logp[0:1, 0], out.camera_logp[1:2, 0], cond_scale)
-        return StepOutput(buttons, camera, out.vpred[0:1, 0], out), state
+            buttons = guide(out.buttons_logp[:n, 0], out.buttons_logp[n:, 0], cond_scale)
+            camera = guide(out.camera_logp[:n, 0], out.camera_logp[n:, 0], cond_scale)
+        return StepOutput(buttons, camera, out.vpred[:n, 0], out), state
 
     def num_parameters(self) -> int:
         """Number of elements in the state dict (trainable weights plus the value-normaliser statistics)."""

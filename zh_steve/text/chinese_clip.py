@@ -16,6 +16,7 @@ unnormalised (the BERT pooler is not used). Tokenizer: ``BertTokenizer`` of the 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
 from collections.abc import Sequence
@@ -26,16 +27,32 @@ from torch import nn
 
 from ..errors import (CheckpointError, ConfigError, InvalidInstructionError, UnsafeCheckpointError,
                       WeightsNotFoundError)
+from ..linear import use_weight_major
+from .batching import length_sorted_batches
+from ..published import CHINESE_CLIP_HUB_ID
 from .mineclip_text import state_dict_digest
 
-DEFAULT_MODEL = "OFA-Sys/chinese-clip-vit-base-patch16"
 CONTEXT_LENGTH = 52
 TEXT_PREFIXES = ("text_model.", "text_projection.")
-DOWNLOAD_HINT = (
-    "Download it on a machine with network access, e.g. "
-    "`hf download {name} --local-dir weights/chinese-clip-vit-base-patch16`, copy the directory here and pass "
-    "that path (or put it in the Hugging Face cache and set HF_HUB_OFFLINE=1)."
-)
+
+
+def download_hint(name: str = CHINESE_CLIP_HUB_ID) -> str:
+    """What to do when a Chinese-CLIP checkpoint is not available locally."""
+    return (f"Download it on a machine with network access, e.g. `hf download {name} --local-dir "
+            f"weights/{name.rstrip('/').split('/')[-1]}`, copy the directory here and pass that path (or put it in "
+            "the Hugging Face cache and set HF_HUB_OFFLINE=1).")
+
+
+def cn_clip_vocab_path() -> Path:
+    """``vocab.txt`` (21,128 entries) shipped in the cn-clip wheel; the package itself is never imported."""
+    spec = importlib.util.find_spec("cn_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsNotFoundError("the Chinese-CLIP vocab.txt comes from the cn-clip wheel: "
+                                   "`pip install --no-deps cn-clip` (only its vocab.txt is used)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "clip" / "vocab.txt"
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{path} is missing from the cn-clip installation; reinstall it")
+    return path
 
 
 class ChineseClipTextTower(nn.Module):
@@ -81,7 +98,7 @@ def _check_loading_info(info: dict, where: str) -> None:
 
 
 def _local_files_only(value: bool | None) -> bool:
-    from ..weights.hub import is_offline  # HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read at call time
+    from ..hub import is_offline  # HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read at call time
 
     return is_offline() if value is None else value
 
@@ -98,7 +115,7 @@ class ChineseClipTextEncoder:
 
     def __init__(self, tower: ChineseClipTextTower, tokenizer, identity: str,
                  context_length: int = CONTEXT_LENGTH) -> None:
-        self.tower = tower.eval().requires_grad_(False)
+        self.tower = use_weight_major(tower.eval().requires_grad_(False))  # few-token products read W once
         self.tokenizer = tokenizer
         self.identity = identity
         self.source = identity  # where the weights came from; from_pretrained sets the hub id / directory
@@ -108,7 +125,7 @@ class ChineseClipTextEncoder:
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str | Path = DEFAULT_MODEL,
+        name_or_path: str | Path = CHINESE_CLIP_HUB_ID,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         revision: str | None = None,
@@ -121,8 +138,7 @@ class ChineseClipTextEncoder:
         offline = _local_files_only(local_files_only)
         looks_local = name.startswith(("/", "./", "../")) or name.count("/") > 1
         if looks_local and not Path(name).exists():
-            raise WeightsNotFoundError(f"Chinese-CLIP directory not found: {name}. " + DOWNLOAD_HINT.format(
-                name=DEFAULT_MODEL))
+            raise WeightsNotFoundError(f"Chinese-CLIP directory not found: {name}. " + download_hint())
         if Path(name).exists() and not Path(name).is_dir():
             raise ConfigError(f"{name} is a file; pass the model directory (config.json + weights + vocab.txt)")
         try:
@@ -140,7 +156,7 @@ class ChineseClipTextEncoder:
         except OSError as e:  # not cached / no network / not a model dir
             raise WeightsNotFoundError(
                 f"Chinese-CLIP model {name!r} could not be loaded ({str(e).splitlines()[0][:300]}). "
-                + DOWNLOAD_HINT.format(name=DEFAULT_MODEL)
+                + download_hint()
             ) from e
         except (RuntimeError, ValueError) as e:  # size mismatches, corrupt files
             raise CheckpointError(f"Chinese-CLIP checkpoint {name!r} could not be loaded: {e}") from e
@@ -154,7 +170,7 @@ class ChineseClipTextEncoder:
             tokenizer = BertTokenizer.from_pretrained(name, revision=revision, local_files_only=offline)
         except OSError as e:
             raise WeightsNotFoundError(
-                f"the tokenizer (vocab.txt) of {name!r} could not be loaded: {e}. " + DOWNLOAD_HINT.format(name=name)
+                f"the tokenizer (vocab.txt) of {name!r} could not be loaded: {e}. " + download_hint(name)
             ) from e
         vocab_size = tower.text_model.config.vocab_size
         if len(tokenizer) > vocab_size:
@@ -184,14 +200,16 @@ class ChineseClipTextEncoder:
             raise InvalidInstructionError("ChineseClipTextEncoder.encode expects a list of strings")
         if len(texts) == 0:
             return torch.zeros(0, self.dim, dtype=torch.float32)
+        if not all(isinstance(t, str) for t in texts):
+            raise InvalidInstructionError("ChineseClipTextEncoder.encode expects a list of strings")
         device = next(self.tower.parameters()).device
-        starts = range(0, len(texts), batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="Chinese-CLIP text", unit="batch")
-        out = []
-        for i in starts:
-            batch = {k: v.to(device) for k, v in self.tokenize(texts[i : i + batch_size]).items()}
-            out.append(self.tower(**batch).float().cpu())
-        return torch.cat(out)
+        # token ids without padding; batches then hold texts of one length (no padding work), rows come back
+        # in the input order
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.context_length)["input_ids"]
+        out = torch.empty(len(texts), self.dim, dtype=torch.float32)
+        for rows in length_sorted_batches([len(x) for x in ids], batch_size, progress, "Chinese-CLIP text"):
+            input_ids = torch.tensor([ids[i] for i in rows], dtype=torch.long, device=device)  # [B, L], one L
+            ones = torch.ones_like(input_ids)
+            out[rows] = self.tower(input_ids, attention_mask=ones, token_type_ids=torch.zeros_like(input_ids)
+                                   ).float().cpu()
+        return out

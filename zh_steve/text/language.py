@@ -110,27 +110,41 @@ def is_traditional(text: str) -> bool:
     return any(_is_han(a) and a != b for a, b in zip(text, simplified))
 
 
+Lang = Literal["auto", "zh", "en"]  # "auto" = decide from the text; "zh"/"en" force a tower
+
+
 @dataclass(frozen=True)
 class Route:
-    language: Language
+    language: Language  # what the text is (detected)
     text_for_encoder: str
     traditional: bool
     reason: str
+    tower: Literal["zh", "en"] = "zh"  # zh: Chinese-CLIP → alignment layer; en: MineCLIP
 
     @property
     def uses_chinese_clip(self) -> bool:
-        return self.language in ("zh", "mixed")
+        return self.tower == "zh"
 
 
-def route(text: str) -> Route:
-    """Validate ``text`` and decide which tower encodes it (see the module docstring for the rules)."""
+def route(text: str, lang: Lang = "auto") -> Route:
+    """Validate ``text`` and decide which tower encodes it, in what form (rules: the module docstring).
+
+    ``lang="en"`` forces MineCLIP (lower-cased text); ``lang="zh"`` forces Chinese-CLIP (Traditional still
+    converted; an English text is passed unchanged). The agent, the trainer and eval all route through here.
+    """
+    if lang not in ("auto", "zh", "en"):
+        raise InvalidInstructionError(f"lang must be 'auto', 'zh' or 'en', got {lang!r}")
     clean = normalize_instruction(text)
     language = detect_language(clean)
-    if language == "en":
-        return Route("en", clean.lower(), False, "English: encoded by MineCLIP directly (lower-cased)")
+    if lang == "en" or (lang == "auto" and language == "en"):
+        forced = "" if language == "en" else " (forced: lang='en')"
+        return Route(language, clean.lower(), False, f"English: encoded by MineCLIP directly (lower-cased){forced}",
+                     tower="en")
+    if language == "en":  # lang == "zh": English text through the Chinese tower, as written
+        return Route(language, clean, False, "forced lang='zh': Chinese-CLIP → alignment layer", tower="zh")
     traditional = is_traditional(clean)
     encoded = to_simplified(clean) if traditional else clean
     why = "Chinese" if language == "zh" else "Chinese with Latin words: Chinese-CLIP's vocabulary covers both"
     if traditional:
         why += "; Traditional converted to Simplified"
-    return Route(language, encoded, traditional, f"{why}; Chinese-CLIP → alignment layer")
+    return Route(language, encoded, traditional, f"{why}; Chinese-CLIP → alignment layer", tower="zh")

@@ -6,33 +6,29 @@ token (the position of the largest id in each row) multiplied by ``projection [w
 The output is the raw projected EOS feature: no L2 normalisation, no logit scale.
 
 Parameter names equal the official ones below the prefix ``model.clip_model.text_model.`` of ``attn.pth``, so
-an official state dict loads without renaming.
+an official state dict loads without renaming. Files are read by :mod:`zh_steve.weights`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import file_md5, load_state_dict_strict, safe_torch_load, select_prefix
-from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError, WeightsNotFoundError, ZhSteveError
+from ..checkpoint import load_state_dict_strict
+from ..errors import CheckpointError, ConfigError, ZhSteveError
+from ..published import HUB_REPO_ID, HUB_WEIGHTS_FILE, where_published
+from ..linear import linear, use_weight_major
+from .batching import length_sorted_batches
 from .clip_tokenizer import MineClipTokenizer
 
-ATTN_PTH_PREFIX = "model.clip_model.text_model."      # official attn.pth (inside ckpt["state_dict"])
-HUB_PREFIX = "mineclip.clip_model.text_model."        # MineStudio hub model.safetensors
-MINECLIP_ATTN_MD5 = "b5ece9198337cfd117a3bfbd921e56da"  # md5 of the released attn.pth
-WEIGHTS_HINT = (
-    "The MineCLIP weights are the `attn.pth` file of the MineCLIP release (md5 " + MINECLIP_ATTN_MD5 + "), "
-    "or the MineStudio hub file CraftJarvis/MineStudio_STEVE-1.official model.safetensors"
-)
+WEIGHTS_HINT = (f"The MineCLIP weights are attn.pth of the MineCLIP release ({where_published('attn.pth')}), or the "
+                f"MineStudio hub file {HUB_REPO_ID} {HUB_WEIGHTS_FILE}; read them with zh_steve.weights")
 
 
 class TokenShapeError(ZhSteveError, ValueError):
@@ -77,7 +73,7 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, L, W]
         n, length, width = x.shape
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)            # [N, L, 3W]
+        qkv = linear(x, self.in_proj_weight, self.in_proj_bias)              # [N, L, 3W]
         qkv = qkv.view(n, length, 3, self.heads, width // self.heads)        # [N, L, 3, H, D]
         q, k, v = qkv.permute(2, 0, 3, 1, 4)                                  # each [N, H, L, D]
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)          # scale 1/sqrt(D)
@@ -213,103 +209,8 @@ def config_from_state_dict(state_dict: Mapping[str, Any], heads: int | None = No
 
 
 # ----------------------------------------------------------------------------------------------------------
-# reading checkpoints
+# identity
 # ----------------------------------------------------------------------------------------------------------
-
-def resolve_globals(names: Iterable[Any]) -> list[Any]:
-    """``"pkg.mod.Name"`` strings → the objects (imported explicitly); objects pass through unchanged."""
-    out = []
-    for item in names:
-        if not isinstance(item, str):
-            out.append(item)
-            continue
-        module_name, _, attr = item.rpartition(".")
-        try:
-            out.append(getattr(importlib.import_module(module_name), attr))
-        except (ImportError, AttributeError, ValueError) as e:
-            raise ConfigError(f"safe_globals entry {item!r} could not be resolved: {e}") from e
-    return out
-
-
-def _select_text_keys(sd: Mapping[str, Any], source: Path) -> dict[str, torch.Tensor]:
-    for prefix in (ATTN_PTH_PREFIX, HUB_PREFIX):
-        if any(k.startswith(prefix) for k in sd):
-            picked = select_prefix(sd, prefix)
-            break
-    else:
-        if any(k.startswith(("model.", "mineclip.")) for k in sd):
-            raise CheckpointError(
-                f"{source} holds no {ATTN_PTH_PREFIX}* or {HUB_PREFIX}* keys (text tower); is it a MineCLIP "
-                f"checkpoint? {WEIGHTS_HINT}"
-            )
-        picked = dict(sd)  # bare keys
-    bad = [k for k, v in picked.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{source}: text keys that are not tensors: {bad[:10]}")
-    return picked
-
-
-def load_mineclip_text_state_dict(
-    path: str | Path, *, safe_globals: Iterable[Any] = ()
-) -> dict[str, torch.Tensor]:
-    """Text-tower tensors (official key names, prefix stripped) from ``attn.pth`` or a safetensors file.
-
-    * torch pickle ``{"state_dict": {"model.<key>": Tensor}}``: only ``model.clip_model.text_model.*`` is kept.
-      Read with ``weights_only=True``; if the file references other objects, the error names them and
-      ``safe_globals=["pkg.mod.Name", ...]`` allowlists exactly those (never a blanket unsafe load).
-    * safetensors with ``model.clip_model.text_model.``, ``mineclip.clip_model.text_model.`` or bare keys
-      (only the text tensors are read from a large file).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsNotFoundError(f"MineCLIP checkpoint not found: {path}. {WEIGHTS_HINT}")
-    if path.suffix == ".safetensors":
-        return _load_safetensors_text(path)
-
-    allow = resolve_globals(safe_globals)
-    try:
-        obj = safe_torch_load(path, safe_globals=allow, hint=WEIGHTS_HINT)
-    except UnsafeCheckpointError as e:
-        try:
-            offending = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-        except Exception:  # not a zip checkpoint: keep the original message
-            offending = []
-        if not offending:
-            raise
-        raise UnsafeCheckpointError(
-            f"refused to load {path}: it references objects outside the weights-only allowlist: "
-            f"{', '.join(offending)}. Nothing was executed. If you trust the file, allow exactly these with "
-            f"safe_globals={offending!r}; better, convert it to safetensors on a trusted machine."
-        ) from e
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        sd = obj["state_dict"]
-    elif isinstance(obj, Mapping) and all(isinstance(k, str) for k in obj):
-        sd = obj  # a plain state dict saved without the wrapper
-    else:
-        raise CheckpointError(f"{path}: expected a dict with a 'state_dict' entry (attn.pth layout)")
-    return _select_text_keys(sd, path)
-
-
-def _load_safetensors_text(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            keys = list(f.keys())
-            prefix = next((p for p in (ATTN_PTH_PREFIX, HUB_PREFIX) if any(k.startswith(p) for k in keys)), "")
-            wanted = [k for k in keys if k.startswith(prefix)]
-            raw = {k: f.get_tensor(k) for k in wanted}
-    except Exception as e:
-        raise CheckpointError(f"could not read {path} as safetensors: {e}") from e
-    return _select_text_keys(raw, path)
-
-
-def verify_attn_md5(path: str | Path, expected: str = MINECLIP_ATTN_MD5) -> None:
-    """Raise :class:`CheckpointError` unless ``path`` has the md5 of the released ``attn.pth``."""
-    got = file_md5(path)
-    if got != expected:
-        raise CheckpointError(f"{path} has md5 {got}, expected {expected}: not the released MineCLIP attn.pth")
-
 
 def state_dict_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
     """Content hash of a state dict (names, shapes, dtypes and bytes); equal weights give equal digests."""
@@ -329,24 +230,10 @@ class MineClipTextEncoder:
     """English instruction → MineCLIP text embedding (float32 CPU ``[N, embed_dim]``, unnormalised)."""
 
     def __init__(self, model: MineClipTextModel, tokenizer: MineClipTokenizer, identity: str) -> None:
-        self.model = model.eval().requires_grad_(False)
+        self.model = use_weight_major(model.eval().requires_grad_(False))  # few-token products read W once
         self.tokenizer = tokenizer
         self.identity = identity
         self.dim = model.config.embed_dim
-
-    @classmethod
-    def from_checkpoint(
-        cls,
-        path: str | Path,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        tokenizer: MineClipTokenizer | None = None,
-        safe_globals: Iterable[Any] = (),
-        heads: int | None = None,
-    ) -> MineClipTextEncoder:
-        """Load the text tower from ``attn.pth`` / a safetensors file (see :func:`load_mineclip_text_state_dict`)."""
-        sd = load_mineclip_text_state_dict(path, safe_globals=safe_globals)
-        return cls.from_state_dict(sd, device=device, dtype=dtype, tokenizer=tokenizer, heads=heads)
 
     @classmethod
     def from_state_dict(
@@ -381,16 +268,11 @@ class MineClipTextEncoder:
         param = next(self.model.parameters())
         if len(tokens) == 0:
             return torch.zeros(0, self.dim, dtype=torch.float32)
-        chunks = range(0, len(tokens), batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            chunks = tqdm(chunks, desc="MineCLIP text", unit="batch")
-        out = []
-        for i in chunks:
-            batch = tokens[i : i + batch_size]
-            # Causal attention: the EOS feature depends only on positions up to the EOS, so the padding after
-            # the last EOS of the batch can be cut (same result, much less work for short instructions).
-            batch = batch[:, : int(batch.argmax(dim=-1).max()) + 1]
-            out.append(self.model(batch.to(param.device)).float().cpu())
-        return torch.cat(out)
+        # Causal attention: the EOS feature depends only on positions up to the EOS, so everything after it is
+        # cut. Batches hold texts of one length (sorted), so no position is wasted; rows return in input order.
+        lengths = (tokens.argmax(dim=-1) + 1).tolist()
+        out = torch.empty(len(tokens), self.dim, dtype=torch.float32)
+        for rows in length_sorted_batches(lengths, batch_size, progress, "MineCLIP text"):
+            batch = tokens[rows, : lengths[rows[0]]]
+            out[rows] = self.model(batch.to(param.device)).float().cpu()
+        return out

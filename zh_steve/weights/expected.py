@@ -10,16 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..checkpoint import Shape, load_manifest, manifest_shapes
+from ..checkpoint import Shape, manifest_shapes
+from ..published import ATTN_MD5, ATTN_TEXT_PREFIX, HUB_TEXT_PREFIX, POLICY_PREFIXES, PRIOR_PREFIX
 
 HUB_MANIFEST = "minestudio_steve1_safetensors"
-ATTN_MD5 = "b5ece9198337cfd117a3bfbd921e56da"
-
-# hub-file prefixes → component; the policy keys keep their prefix, the others lose it
-POLICY_PREFIXES = ("net.", "pi_head.", "value_head.")
-PRIOR_PREFIX = "prior."
-HUB_TEXT_PREFIX = "mineclip.clip_model.text_model."
-ATTN_TEXT_PREFIX = "model.clip_model.text_model."
+# hub-file prefixes → component (zh_steve.published): the policy keys keep their prefix, the others lose it
 
 COMPONENTS = ("policy", "prior", "mineclip_text")
 
@@ -85,11 +80,6 @@ class Expectations:
     def hub_text_shapes(self) -> dict[str, Shape]:
         """The text-tower part of ``hub`` (hub key space): what a ranged text-block file must hold."""
         return {k: v for k, v in self.hub.items() if k.startswith(HUB_TEXT_PREFIX)}
-
-
-def hub_manifest_dtypes() -> dict[str, str]:
-    """Hub key → safetensors dtype string as recorded in the manifest."""
-    return {k: v["dtype"] for k, v in load_manifest(HUB_MANIFEST)["keys"].items()}
 
 
 def payload_bytes(shapes: Mapping[str, Shape], bytes_per_value: int = 4) -> int:

@@ -20,20 +20,17 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 
-from ..checkpoint import Shape, compare_keys
+from .. import hub
+from ..checkpoint import DTYPE_BYTES, FLOAT_DTYPES, Shape, compare_keys, read_safetensors_header
 from ..errors import CheckpointError, WeightsNotFoundError
-from . import hub
-from .expected import HUB_TEXT_PREFIX, Expectations
+from ..published import HUB_TEXT_PREFIX
+from .expected import Expectations
 
 TEXT_BLOCK_RELPATH = "mineclip_text/mineclip_text_tower.safetensors"
-MAX_HEADER_BYTES = 100 << 20
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-               "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
 META_SHA = "zh_steve_block_sha256"
 
 
@@ -67,27 +64,6 @@ class BlockFile:
     n_bytes: int
     source: str
     reused: bool
-
-
-def read_safetensors_header(f: BinaryIO) -> tuple[int, dict[str, Any]]:
-    """``(header length, parsed header)`` from an open binary file positioned anywhere."""
-    f.seek(0)
-    raw = f.read(8)
-    if len(raw) != 8:
-        raise CheckpointError("not a safetensors file: shorter than 8 bytes")
-    (n,) = struct.unpack("<Q", raw)
-    if not 0 < n <= MAX_HEADER_BYTES:
-        raise CheckpointError(f"not a safetensors file: header length {n} is implausible")
-    text = f.read(n)
-    if len(text) != n:
-        raise CheckpointError(f"safetensors header truncated: {len(text)} of {n} bytes")
-    try:
-        header = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"safetensors header is not JSON: {e}") from e
-    if not isinstance(header, dict):
-        raise CheckpointError("safetensors header is not a JSON object")
-    return n, header
 
 
 def locate_block(header: Mapping[str, Any], header_len: int, prefix: str = HUB_TEXT_PREFIX) -> TensorBlock:

@@ -16,111 +16,34 @@ Order for each component:
 
 from __future__ import annotations
 
-import os
-import struct
 import sys
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..checkpoint import compare_keys, load_manifest
-from ..config_utils import load_config
+from .. import hub
+from ..checkpoint import compare_keys
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
-from . import hub
-from .expected import COMPONENTS, HUB_TEXT_PREFIX, Expectations, payload_bytes
-from .minestudio import (HUB_CONFIG_FILE, HUB_REPO_ID, HUB_URL, HUB_WEIGHTS_FILE, HubCheckpoint, check_hub_config,
-                         find_hub_file, read_hub_config)
-from .official import (OFFICIAL_FILES, find_official_file, read_2x_model, read_mineclip_text_state_dict,
-                       read_policy_state_dict, read_prior_state_dict)
-from .ranged import TEXT_BLOCK_RELPATH, fetch_tensor_block, hub_source, read_text_block_state_dict
+from ..hub import default_cache_dir, local_snapshot
+from ..published import COMPONENT_FILE, HUB_CONFIG_FILE, HUB_WEIGHTS_FILE
+from .download import download_hub_layout, fetch_missing
+from .expected import COMPONENTS, Expectations
+from .layout import LAYOUT_HUB, LAYOUT_OFFICIAL, LAYOUT_TEXT_BLOCK, ComponentSource, detect_layout, find_in_dir
+from .minestudio import HubCheckpoint
+from .official import read_state_dict
+from .ranged import read_text_block_state_dict
+from .settings import PolicySettings, policy_settings
+from .spec import WeightsSpec
 
-OFFICIAL_TEMPERATURE = 2.0
-LAYOUT_OFFICIAL = "official"
-LAYOUT_HUB = "minestudio-hub"
-LAYOUT_TEXT_BLOCK = "text-block"
-_OFFICIAL_NAME = {"policy": "steve1.weights", "prior": "steve1_prior.pt", "mineclip_text": "attn.pth"}
-
-
-def default_cache_dir() -> Path:
-    """``$ZS_WEIGHTS_CACHE`` or ``~/.cache/zh-steve/weights``."""
-    env = os.environ.get("ZS_WEIGHTS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "zh-steve" / "weights"
-
-
-def local_snapshot(name_or_path: str, cache_dir: str | Path | None = None) -> str:
-    """A hub id → the snapshot ``python -m zh_steve.download_weights`` saved in the zh-steve cache, if there;
-    anything else (a local dir, an id not downloaded) is returned unchanged for ``from_pretrained`` to resolve."""
-    if "/" not in name_or_path or Path(name_or_path).expanduser().exists():
-        return name_or_path
-    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    snapshot = root / name_or_path.split("/")[-1]
-    return str(snapshot) if (snapshot / "config.json").is_file() else name_or_path
+__all__ = ["LAYOUT_HUB", "LAYOUT_OFFICIAL", "LAYOUT_TEXT_BLOCK", "ComponentSource", "PolicySettings",
+           "ResolvedWeights", "WeightsSpec", "default_cache_dir", "detect_layout", "download_hub_layout",
+           "local_snapshot", "resolve_weights"]
 
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-@dataclass
-class WeightsSpec:
-    """Where to look for weights. Every field is optional; see the module docstring for the order."""
-
-    weights_dir: str | Path | None = None
-    policy: str | Path | None = None          # steve1.weights (or a MineStudio model.safetensors)
-    prior: str | Path | None = None           # steve1_prior.pt (or a MineStudio model.safetensors)
-    mineclip: str | Path | None = None        # attn.pth, a text-tower block, or a MineStudio model.safetensors
-    hub_file: str | Path | None = None        # MineStudio model.safetensors (config.json beside it)
-    policy_kwargs: str | Path | None = None   # 2x.model, or YAML/JSON with policy kwargs
-    temperature: float | None = None          # explicit pi-head temperature (wins over 2x.model)
-    cache_dir: str | Path | None = None
-    allow_download: bool | None = None        # None: allowed unless ZS_NO_DOWNLOAD=1
-    repo_id: str = HUB_REPO_ID
-    revision: str | None = None
-    need: tuple[str, ...] = COMPONENTS
-    expected: Expectations | None = None      # default: the manifests of the real files
-    expected_behaviour: Mapping[str, Any] | None = None  # default: official behaviour-only policy settings
-    notify: Callable[[str], None] | None = None
-
-
-@dataclass
-class ComponentSource:
-    """Which file a component comes from."""
-
-    path: Path
-    layout: str    # official | minestudio-hub | text-block
-    origin: str    # explicit | weights_dir | cache | hf-cache | download
-
-
-@dataclass
-class PolicySettings:
-    """Policy constructor kwargs plus the pi-head temperature, and which source decided each."""
-
-    policy_kwargs: dict[str, Any]
-    kwargs_source: str
-    temperature: float
-    temperature_source: str   # default-official-2.0 | 2x.model | config
-    ignored_keys: list[str] = field(default_factory=list)
-
-    def policy_config(self) -> Any:
-        """A :class:`zh_steve.policy.PolicyConfig`. Extra keys of a MineStudio ``config.json`` (which MineStudio
-        itself ignores) are dropped and listed in ``ignored_keys``; elsewhere unknown keys are an error."""
-        import dataclasses
-
-        from ..policy import PolicyConfig
-
-        kwargs = dict(self.policy_kwargs)
-        if self.kwargs_source.endswith(HUB_CONFIG_FILE):  # MineStudio swallows unknown kwargs; so do we, visibly
-            known = {f.name for f in dataclasses.fields(PolicyConfig)} - {"temperature"}
-            self.ignored_keys = sorted(set(kwargs) - known)
-            kwargs = {k: v for k, v in kwargs.items() if k in known}
-        return PolicyConfig.from_kwargs(kwargs, {"temperature": self.temperature}, where=self.kwargs_source)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"policy_kwargs": dict(self.policy_kwargs), "pi_head_kwargs": {"temperature": self.temperature},
-                "kwargs_source": self.kwargs_source, "temperature_source": self.temperature_source}
 
 
 @dataclass
@@ -145,13 +68,11 @@ class ResolvedWeights:
             return self._hub(src.path).state_dict(component)
         if src.layout == LAYOUT_TEXT_BLOCK:
             return read_text_block_state_dict(src.path, self.expected.hub_text_shapes())
-        reader = {"policy": read_policy_state_dict, "prior": read_prior_state_dict,
-                  "mineclip_text": read_mineclip_text_state_dict}[component]
-        sd = {k: v.to(torch.float32) for k, v in reader(src.path).items()}
+        sd = {k: v.to(torch.float32) for k, v in read_state_dict(src.path, component).items()}
         report = compare_keys(self.expected.component(component), sd)
         if not report.ok:
-            raise CheckpointError(f"{src.path} ({_OFFICIAL_NAME[component]}) does not match the official "
-                                  f"manifest: {report.describe()}")
+            raise CheckpointError(f"{src.path} ({component}, as in {COMPONENT_FILE[component]}) does not match the "
+                                  f"official manifest: {report.describe()}")
         return sd
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
@@ -177,62 +98,6 @@ class ResolvedWeights:
                                       "temperature": self.settings.temperature,
                                       "temperature_source": self.settings.temperature_source}
         return out
-
-
-# ----------------------------------------------------------------------------------------------------------
-# finding files
-# ----------------------------------------------------------------------------------------------------------
-
-def detect_layout(path: str | Path) -> str:
-    """``minestudio-hub``, ``text-block`` (safetensors) or ``official`` (a torch file), from the file itself."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsNotFoundError(f"weights file not found: {path}")
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) == 8:
-            (n,) = struct.unpack("<Q", head)
-            if 0 < n < (100 << 20):
-                first = f.read(1)
-                if first == b"{":
-                    import json
-
-                    try:
-                        header = json.loads(first + f.read(n - 1))
-                    except (ValueError, UnicodeDecodeError):
-                        header = None
-                    if isinstance(header, dict):
-                        keys = [k for k in header if k != "__metadata__"]
-                        if keys and all(k.startswith(HUB_TEXT_PREFIX) for k in keys):
-                            return LAYOUT_TEXT_BLOCK
-                        return LAYOUT_HUB
-    return LAYOUT_OFFICIAL
-
-
-def _find_in_dir(root: Path, component: str) -> tuple[Path, str] | None:
-    official = find_official_file(root, _OFFICIAL_NAME[component])
-    if official is not None:
-        return official, LAYOUT_OFFICIAL
-    hub_file = find_hub_file(root)
-    if hub_file is not None:
-        return hub_file, LAYOUT_HUB
-    if component == "mineclip_text":
-        block = root / TEXT_BLOCK_RELPATH
-        if block.is_file():
-            return block, LAYOUT_TEXT_BLOCK
-    return None
-
-
-def _missing_message(missing: list[str], why: str) -> str:
-    lines = [f"STEVE-1 weights missing: {', '.join(missing)}. {why}", "Get them from either source:"]
-    for c in missing:
-        f = OFFICIAL_FILES[_OFFICIAL_NAME[c]]
-        lines.append(f"  - {c}: official {f.name} ({f.approx_size}) from {f.published_at} "
-                     f"-> <weights dir>/{f.relpath}")
-    lines.append(f"  - or all of them in one file: {HUB_WEIGHTS_FILE} + {HUB_CONFIG_FILE} (≈1.64 GB) from {HUB_URL}")
-    lines.append("Run `python -m zh_steve.download_weights` (or `--only text` for the 242 MiB text tower), or pass "
-                 "--weights-dir / explicit paths; `python -m zh_steve.check_weights DIR` checks a directory.")
-    return "\n".join(lines)
 
 
 def resolve_weights(spec: WeightsSpec | None = None) -> ResolvedWeights:
@@ -264,7 +129,7 @@ def resolve_weights(spec: WeightsSpec | None = None) -> ResolvedWeights:
         for root, origin in dirs:
             if c in sources:
                 break
-            hit = _find_in_dir(root, c)
+            hit = find_in_dir(root, c)
             if hit is not None:
                 sources[c] = ComponentSource(hit[0], hit[1], origin)
     missing = [c for c in need if c not in sources]
@@ -275,117 +140,15 @@ def resolve_weights(spec: WeightsSpec | None = None) -> ResolvedWeights:
                 sources[c] = ComponentSource(cached, LAYOUT_HUB, "hf-cache")
             missing = []
 
-    # 4. download
+    # 4. download (if allowed)
     if missing:
-        if hub.is_offline():
-            raise WeightsNotFoundError(_missing_message(missing, "HF_HUB_OFFLINE is set, so zh-steve did not "
-                                                                 "try to download them."))
-        allowed = spec.allow_download if spec.allow_download is not None else not hub.downloads_refused()
-        if not allowed:
-            raise WeightsNotFoundError(_missing_message(missing, "Downloads are switched off (allow_download=False "
-                                                                 "or ZS_NO_DOWNLOAD=1)."))
-        if missing == ["mineclip_text"]:
-            mib = payload_bytes(expected.hub_text_shapes()) / 2**20
-            notify(f"zh-steve: fetching only the MineCLIP text tower (≈{mib:.0f} MiB in fp32) by byte range from "
-                   f"{HUB_URL} into {cache / TEXT_BLOCK_RELPATH}")
-            commit, files = hub.repo_files(spec.repo_id, spec.revision)  # pin the commit the bytes come from
-            if HUB_WEIGHTS_FILE not in files:
-                raise WeightsNotFoundError(f"{spec.repo_id}@{commit[:10]} has no {HUB_WEIGHTS_FILE}")
-            with hub.network_errors(f"the MineCLIP text tower of {spec.repo_id}"):  # ranged reads over HTTP
-                got = fetch_tensor_block(hub_source(spec.repo_id, HUB_WEIGHTS_FILE, commit),
-                                         cache / TEXT_BLOCK_RELPATH, expected=expected.hub_text_shapes(),
-                                         progress=True)
-            sources["mineclip_text"] = ComponentSource(got.path, LAYOUT_TEXT_BLOCK, "download")
-        else:
-            path = download_hub_layout(cache / "minestudio", spec.repo_id, spec.revision, notify)
-            for c in missing:
-                sources[c] = ComponentSource(path, LAYOUT_HUB, "download")
+        sources.update(fetch_missing(missing, spec, cache, expected, notify))
 
     settings = None
     if "policy" in need:
-        settings = _policy_settings(spec, sources["policy"], dirs)
+        settings = policy_settings(spec, sources["policy"], [root for root, _ in dirs])
     resolved = ResolvedWeights(sources=sources, settings=settings, expected=expected)
     for c, src in sources.items():  # a hub file is checked strictly as soon as it is chosen
         if src.layout == LAYOUT_HUB:
             resolved._hub(src.path)
     return resolved
-
-
-def download_hub_layout(dest: Path, repo_id: str = HUB_REPO_ID, revision: str | None = None,
-                        notify: Callable[[str], None] = _stderr) -> Path:
-    """Download ``model.safetensors`` + ``config.json`` into ``dest`` (announcing the size first)."""
-    commit, files = hub.repo_files(repo_id, revision)
-    info = files.get(HUB_WEIGHTS_FILE)
-    if info is None:
-        raise WeightsNotFoundError(f"{repo_id}@{commit[:10]} has no {HUB_WEIGHTS_FILE}")
-    size = f"{info.size / 1e9:.2f} GB" if info.size else "size unknown"
-    notify(f"zh-steve: downloading {repo_id}/{HUB_WEIGHTS_FILE} ({size}) and {HUB_CONFIG_FILE} into {dest} "
-           f"(set ZS_NO_DOWNLOAD=1 to refuse, or pass official files with --weights-dir)")
-    hub.download_file(repo_id, HUB_CONFIG_FILE, dest, commit)
-    return hub.download_file(repo_id, HUB_WEIGHTS_FILE, dest, commit)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# policy kwargs and temperature
-# ----------------------------------------------------------------------------------------------------------
-
-def _kwargs_from_config_file(path: Path) -> tuple[dict[str, Any], float | None]:
-    data = load_config(path)
-    temperature = data.get("temperature")
-    if isinstance(data.get("pi_head_kwargs"), Mapping):
-        temperature = data["pi_head_kwargs"].get("temperature", temperature)
-    kwargs = data.get("policy_kwargs", data)
-    if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"{path}: policy_kwargs must be a mapping")
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("temperature", "pi_head_kwargs")}
-    return dict(kwargs), (float(temperature) if temperature is not None else None)
-
-
-def _policy_settings(spec: WeightsSpec, policy_src: ComponentSource, dirs: list[tuple[Path, str]]) -> PolicySettings:
-    kwargs: dict[str, Any] | None = None
-    kwargs_source = ""
-    file_temperature: tuple[float, str] | None = None
-
-    if spec.policy_kwargs is not None:
-        p = Path(spec.policy_kwargs).expanduser()
-        if p.suffix.lower() in (".yaml", ".yml", ".json"):
-            kwargs, t = _kwargs_from_config_file(p)
-            if t is not None:
-                file_temperature = (t, "config")
-        else:
-            two_x = read_2x_model(p)
-            kwargs = two_x.policy_kwargs
-            if two_x.temperature is not None:
-                file_temperature = (two_x.temperature, "2x.model")
-        kwargs_source = str(p)
-    else:
-        for root, _ in dirs:
-            p = find_official_file(root, "2x.model")
-            if p is not None:
-                two_x = read_2x_model(p)
-                kwargs, kwargs_source = two_x.policy_kwargs, str(p)
-                if two_x.temperature is not None:
-                    file_temperature = (two_x.temperature, "2x.model")
-                break
-
-    if policy_src.layout == LAYOUT_HUB:
-        config_path = policy_src.path.parent / HUB_CONFIG_FILE
-        if policy_src.origin == "hf-cache":
-            config_path = hub.cached_file(spec.repo_id, HUB_CONFIG_FILE, spec.revision) or config_path
-        hub_kwargs = check_hub_config(read_hub_config(config_path), spec.expected_behaviour, str(config_path))
-        if kwargs is None:
-            kwargs, kwargs_source = hub_kwargs, str(config_path)
-    if kwargs is None:
-        kwargs = dict(load_manifest("vpt_2x_model_kwargs")["policy_kwargs"])
-        kwargs_source = "default-official-2x (VPT hard-coded kwargs; no 2x.model found)"
-
-    if spec.temperature is not None:
-        if not spec.temperature > 0:
-            raise ConfigError(f"temperature must be > 0, got {spec.temperature}")
-        temperature, t_source = float(spec.temperature), "config"
-    elif file_temperature is not None:
-        temperature, t_source = file_temperature
-    else:
-        temperature, t_source = OFFICIAL_TEMPERATURE, "default-official-2.0"
-    return PolicySettings(kwargs, kwargs_source, temperature, t_source)
-

@@ -1,7 +1,8 @@
-"""Every network call of zh-steve's weights handling, in one place (tests replace these functions).
+"""Bottom layer: every network call of zh-steve, the offline switches and the weights cache path, in one place.
 
-Nothing here runs when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set: :func:`require_online`
-raises first, naming what is missing.
+Text towers, :mod:`zh_steve.weights`, ``download_weights`` and eval's translator all use it; tests replace
+``repo_files``, ``download_file``, ``cached_file`` and ``hf_filesystem``. Nothing here touches the network when
+``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set: :func:`require_online` raises first, naming what is missing.
 """
 
 from __future__ import annotations
@@ -13,9 +14,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import WeightsNotFoundError, ZhSteveError
+from .errors import WeightsNotFoundError, ZhSteveError
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+def default_cache_dir() -> Path:
+    """``$ZS_WEIGHTS_CACHE`` or ``~/.cache/zh-steve/weights``."""
+    env = os.environ.get("ZS_WEIGHTS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "zh-steve" / "weights"
+
+
+def local_snapshot(name_or_path: str, cache_dir: str | Path | None = None) -> str:
+    """A hub id → the snapshot ``python -m zh_steve.download_weights`` saved in the zh-steve cache, if there;
+    anything else (a local dir, an id not downloaded) is returned unchanged for ``from_pretrained`` to resolve."""
+    if "/" not in name_or_path or Path(name_or_path).expanduser().exists():
+        return name_or_path
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    snapshot = root / name_or_path.split("/")[-1]
+    return str(snapshot) if (snapshot / "config.json").is_file() else name_or_path
 
 
 def is_offline() -> bool:

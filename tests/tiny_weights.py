@@ -14,16 +14,19 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import Shape
-from .expected import ATTN_TEXT_PREFIX, Expectations
-from .minestudio import OFFICIAL_BEHAVIOUR
-from .publish import hub_state_dict_from_official, official_hub_config, save_hub_layout
+from publish import hub_state_dict_from_official, official_hub_config, save_hub_layout
 
-TINY_SIZES: dict[str, Any] = {"hidsize": 64, "attention_heads": 4, "n_recurrence_layers": 2, "impala_width": 1,
-                              "attention_memory_size": 16, "timesteps": 8}
-# the goal / MineCLIP embedding size stays 512 as in the real models (config.json does not record it)
-TINY_TEXT = {"embed_dim": 512, "width": 32, "layers": 1, "heads": 2, "context_length": 77, "vocab_size": 1000}
-TINY_PRIOR = {"input_dim": 512, "hidden_dim": 16, "latent_dim": 8}
+from zh_steve.checkpoint import Shape
+from zh_steve.published import ATTN_TEXT_PREFIX, COMPONENT_FILE, OFFICIAL_FILES, OFFICIAL_TEMPERATURE
+from zh_steve.testing.sizes import TINY_POLICY
+from zh_steve.weights.expected import Expectations
+from zh_steve.weights.minestudio import OFFICIAL_BEHAVIOUR
+
+# policy trunk: the tiny agent's (zh_steve.testing.sizes); prior and MineCLIP text tower of the tiny files below.
+# The goal / MineCLIP embedding size stays 512 as in the real models (config.json does not record it).
+TINY_FILE_PRIOR: dict[str, int] = {"input_dim": 512, "hidden_dim": 16, "latent_dim": 8}
+TINY_FILE_TEXT: dict[str, int] = {"embed_dim": 512, "width": 32, "layers": 1, "heads": 2, "context_length": 77,
+                                  "vocab_size": 1000}
 # a few of the MineCLIP tensors STEVE-1 never reads, under their real names (shapes shrunk)
 _OTHER_MINECLIP: dict[str, Shape] = {
     "clip_model.logit_scale": (),
@@ -74,18 +77,18 @@ def _randomise(sd: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, t
     return {k: (torch.randn(v.shape, generator=gen) * 0.2).to(torch.float32) for k, v in sd.items()}
 
 
-def tiny_weights(seed: int = 0, temperature: float = 2.0) -> TinyWeights:
-    from ..policy import PolicyConfig, Steve1Policy
-    from ..prior import PriorConfig, Steve1Prior
-    from ..text.mineclip_text import MineClipTextConfig, MineClipTextModel
+def tiny_weights(seed: int = 0, temperature: float = OFFICIAL_TEMPERATURE) -> TinyWeights:
+    from zh_steve.policy import PolicyConfig, Steve1Policy
+    from zh_steve.prior import PriorConfig, Steve1Prior
+    from zh_steve.text.mineclip_text import MineClipTextConfig, MineClipTextModel
 
     gen = torch.Generator().manual_seed(seed)
     kwargs, _ = PolicyConfig.full_size().to_kwargs()
-    kwargs.update(TINY_SIZES)
+    kwargs.update(TINY_POLICY)
     with torch.device("meta"):
         policy = Steve1Policy(PolicyConfig.from_kwargs(kwargs, {"temperature": temperature}))
-        prior = Steve1Prior(PriorConfig(**TINY_PRIOR))
-        text = MineClipTextModel(MineClipTextConfig(**TINY_TEXT))
+        prior = Steve1Prior(PriorConfig(**TINY_FILE_PRIOR))
+        text = MineClipTextModel(MineClipTextConfig(**TINY_FILE_TEXT))
     other = {k: torch.randn(s, generator=gen) for k, s in _OTHER_MINECLIP.items()}
     behaviour = dict(OFFICIAL_BEHAVIOUR)
     behaviour.update({k: kwargs[k] for k in ("timesteps", "attention_memory_size")})
@@ -104,18 +107,16 @@ def two_x_model_bytes(policy_kwargs: dict[str, Any], temperature: float | None) 
 def write_official_dir(root: str | Path, tw: TinyWeights, *, with_2x: bool = True, flat: bool = False) -> dict[str, Path]:
     """The four official files under ``root`` (STEVE-1's layout, or all directly in ``root`` if ``flat``)."""
     root = Path(root)
-    rel = {"2x.model": "vpt/2x.model", "attn.pth": "mineclip/attn.pth", "steve1.weights": "steve1/steve1.weights",
-           "steve1_prior.pt": "steve1/steve1_prior.pt"}
-    paths = {n: root / (n if flat else r) for n, r in rel.items()}
+    paths = {n: root / (n if flat else f.relpath) for n, f in OFFICIAL_FILES.items()}
     for p in paths.values():
         p.parent.mkdir(parents=True, exist_ok=True)
     if with_2x:
         paths["2x.model"].write_bytes(two_x_model_bytes(tw.policy_kwargs, tw.temperature))
     else:
         del paths["2x.model"]
-    torch.save({"state_dict": tw.attn_state_dict()}, paths["attn.pth"])
-    torch.save(tw.policy, paths["steve1.weights"])
-    torch.save(tw.prior, paths["steve1_prior.pt"])
+    torch.save({"state_dict": tw.attn_state_dict()}, paths[COMPONENT_FILE["mineclip_text"]])
+    torch.save(tw.policy, paths[COMPONENT_FILE["policy"]])
+    torch.save(tw.prior, paths[COMPONENT_FILE["prior"]])
     return paths
 
 

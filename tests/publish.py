@@ -1,4 +1,4 @@
-"""Official files → MineStudio single-file layout (the inverse of :mod:`zh_steve.weights.minestudio`).
+"""Official files → MineStudio single-file layout (the inverse of :mod:`zh_steve.weights.minestudio`; tests).
 
 Useful to build a hub-layout file from official files one already has, and for tests. Rules (prefixes only):
 policy keys unchanged; prior keys get ``prior.``; ``attn.pth`` keys ``model.X`` become ``mineclip.X`` with the
@@ -15,10 +15,9 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_manifest
-from ..errors import CheckpointError
-from .expected import POLICY_PREFIXES, PRIOR_PREFIX
-from .minestudio import HUB_CONFIG_FILE, HUB_WEIGHTS_FILE
+from zh_steve.checkpoint import load_manifest
+from zh_steve.errors import CheckpointError
+from zh_steve.published import HUB_CONFIG_FILE, HUB_WEIGHTS_FILE, POLICY_PREFIXES, PRIOR_PREFIX
 
 _ALIASES = ("image_encoder.", "reward_head.clip_model.")
 

@@ -8,7 +8,6 @@ Weights are random with a non-trivial scale so that different texts give clearly
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -17,25 +16,13 @@ from pathlib import Path
 
 import torch
 
-from ..errors import WeightsNotFoundError
-from .chinese_clip import ChineseClipTextEncoder
-from .clip_tokenizer import MineClipTokenizer
-from .mineclip_text import MineClipTextConfig, MineClipTextEncoder, MineClipTextModel
+from ..text.chinese_clip import ChineseClipTextEncoder, cn_clip_vocab_path
+from ..text.clip_tokenizer import MineClipTokenizer
+from ..text.mineclip_text import MineClipTextConfig, MineClipTextEncoder, MineClipTextModel
+from .sizes import TINY_CHINESE_CLIP_TEXT, TINY_CHINESE_CLIP_VISION, TINY_MINECLIP_TEXT
 
 TINY_FORMAT = 1  # bump when the tiny recipe changes so cached dirs are rebuilt
 MARKER = "zh_steve_tiny.json"
-
-
-def cn_clip_vocab_path() -> Path:
-    """``vocab.txt`` (21,128 entries) shipped in the cn-clip wheel; the package itself is never imported."""
-    spec = importlib.util.find_spec("cn_clip")
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsNotFoundError("the Chinese-CLIP vocab.txt comes from the cn-clip wheel: "
-                                   "`pip install --no-deps cn-clip` (only its vocab.txt is used)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "clip" / "vocab.txt"
-    if not path.is_file():
-        raise WeightsNotFoundError(f"{path} is missing from the cn-clip installation; reinstall it")
-    return path
 
 
 def _default_cache() -> Path:
@@ -61,7 +48,7 @@ def _spread_weights(module: torch.nn.Module, generator: torch.Generator) -> None
 def tiny_chinese_clip_dir(out_dir: str | Path, seed: int = 0) -> Path:
     """Write (or reuse) a tiny random ``ChineseCLIPModel`` + ``BertTokenizer`` directory; returns its path.
 
-    Text tower: hidden 64, 2 layers, 4 heads, intermediate 128, vocab 21128, 64 positions; projection 512.
+    Text tower: :data:`~zh_steve.testing.sizes.TINY_CHINESE_CLIP_TEXT`; projection 512.
     """
     from transformers import BertTokenizer, ChineseCLIPConfig, ChineseCLIPModel
 
@@ -75,13 +62,8 @@ def tiny_chinese_clip_dir(out_dir: str | Path, seed: int = 0) -> Path:
         except (OSError, json.JSONDecodeError):
             pass
 
-    config = ChineseCLIPConfig(
-        text_config=dict(vocab_size=21128, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                         intermediate_size=128, max_position_embeddings=64),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=32, patch_size=16),
-        projection_dim=512,
-    )
+    config = ChineseCLIPConfig(text_config=dict(TINY_CHINESE_CLIP_TEXT), vision_config=dict(TINY_CHINESE_CLIP_VISION),
+                               projection_dim=512)
     torch.manual_seed(seed)
     model = ChineseCLIPModel(config).eval()
     gen = torch.Generator().manual_seed(seed)
@@ -116,8 +98,8 @@ def tiny_chinese_clip_encoder(seed: int = 0, cache_dir: str | Path | None = None
 
 
 def tiny_mineclip_text_config() -> MineClipTextConfig:
-    """Real vocabulary/context/output size, small trunk: width 64, 2 layers, 4 heads, embed 512."""
-    return MineClipTextConfig(embed_dim=512, width=64, layers=2, heads=4, context_length=77, vocab_size=49408)
+    """Real vocabulary/context/output size, small trunk (:data:`~zh_steve.testing.sizes.TINY_MINECLIP_TEXT`)."""
+    return MineClipTextConfig(**TINY_MINECLIP_TEXT)
 
 
 def tiny_mineclip_text_encoder(seed: int = 0) -> MineClipTextEncoder:

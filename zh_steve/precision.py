@@ -1,0 +1,97 @@
+"""Runtime precision of the agent's models: the ``dtype`` setting of :class:`zh_steve.agent.AgentConfig`.
+
+* ``float32`` (default), ``float64``, ``float16``, ``bfloat16``: the weights are stored in that dtype. Whatever the
+  dtype, the policy head casts its logits to float32 before temperature and log-softmax, and guidance and the
+  Gumbel noise stay float32 (as the official code does), so the action distribution is kept.
+* ``autocast``: float32 weights, matrix products under ``torch.autocast`` (float16 on CUDA as in the official GPU
+  runs, bfloat16 on CPU); norms and softmax stay float32.
+* ``int8-dynamic`` (CPU only, opt-in): every linear layer of the policy and the text towers becomes a dynamically
+  quantised int8 linear (weights int8 per tensor, activations quantised per call). Its per-step KL to float32 is
+  reported by ``python -m eval.benchmarks`` (``precision`` section).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .linear import Linear
+
+STORAGE_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
+    "autocast": torch.float32, "int8-dynamic": torch.float32,
+}
+
+
+def storage_dtype(name: str) -> torch.dtype:
+    """The dtype the weights are stored in for the ``dtype`` setting ``name``."""
+    if name not in STORAGE_DTYPES:
+        raise ConfigError(f"dtype must be one of {sorted(STORAGE_DTYPES)}, got {name!r}")
+    return STORAGE_DTYPES[name]
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """float16 on CUDA (the official GPU runs), bfloat16 elsewhere (CPU autocast)."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+@contextlib.contextmanager
+def compute_context(name: str, device: torch.device) -> Iterator[None]:
+    """``torch.autocast`` for ``dtype: autocast``; nothing otherwise."""
+    if name == "autocast":
+        with torch.autocast(device_type=device.type, dtype=autocast_dtype(device)):
+            yield
+    else:
+        yield
+
+
+def quantize_int8_dynamic(module: nn.Module) -> nn.Module:
+    """Replace every linear layer inside ``module`` by a dynamically quantised int8 one (CPU); in place.
+
+    Returns ``module``. Idempotent (already quantised layers are skipped)."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+    from torch.ao.quantization import default_dynamic_qconfig
+
+    for p in module.parameters():
+        if p.device.type != "cpu":
+            raise ConfigError("dtype 'int8-dynamic' runs on the CPU only; use device: cpu (or dtype: autocast)")
+        break
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) in (nn.Linear, Linear):
+                child.__class__ = nn.Linear  # (our weight-major subclass has the same parameters)
+                child.qconfig = default_dynamic_qconfig
+                with warnings.catch_warnings():  # torch.ao.quantization's deprecation notice
+                    warnings.simplefilter("ignore")
+                    q = DynamicQuantizedLinear.from_float(child.float())
+                setattr(parent, name, q)
+    return module
+
+
+def prepare_parts(parts, name: str):
+    """Apply the ``dtype`` setting's module transform to an agent's parts (only ``int8-dynamic`` has one: the
+    policy and both text towers are quantised in place; the prior and the alignment layer stay float)."""
+    storage_dtype(name)
+    if name != "int8-dynamic" or getattr(parts, "_int8_prepared", False):
+        return parts
+    quantize_int8_dynamic(parts.policy)
+    _quantize_encoder(parts.chinese_encoder, "tower")
+    if getattr(parts, "mineclip_loaded", True):
+        _quantize_encoder(parts.mineclip_encoder, "model")
+    else:  # loaded on first English instruction: quantise it then
+        load = parts.mineclip_loader
+        parts.mineclip_loader = lambda: _quantize_encoder(load(), "model")
+    parts._int8_prepared = True
+    return parts
+
+
+def _quantize_encoder(encoder, attr: str):
+    module = getattr(encoder, attr, None)
+    if isinstance(module, nn.Module):
+        quantize_int8_dynamic(module)
+    return encoder

@@ -109,6 +109,7 @@ class MLPConfig:
     temperature: float = 0.05
     hard_negative_weight: float = 4.0  # hard negatives count this many times in the InfoNCE denominator
     patience: int = 20              # epochs without a better val top-1 before stopping
+    anchors: bool = True            # also fit the word anchors (MSE, their weight) in every batch
 
     def __post_init__(self) -> None:
         if self.patience < 1:
@@ -371,6 +372,9 @@ def train_mlp(
     x_tr = data.splits["train"].x.float().to(device)
     class_emb = data.class_emb.float().to(device)
     cands = make_candidates(data, cfg, device)
+    anchors = None
+    if cfg.anchors and data.anchors is not None and data.anchors.x.shape[0] and data.anchors.weight > 0:
+        anchors = (data.anchors.x.float().to(device), data.anchors.y.float().to(device))
 
     params = [p for p in layer.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -392,10 +396,15 @@ def train_mlp(
         t0 = time.time()
         layer.train()
         perm = torch.randperm(x_tr.shape[0], generator=gen).to(device)
-        sums = {"loss": 0.0, "mse": 0.0, "cos": 0.0, "nce": 0.0}
+        sums = {"loss": 0.0, "mse": 0.0, "cos": 0.0, "nce": 0.0, "anchor_mse": 0.0}
         for s in range(0, perm.numel(), cfg.batch_size):
             idx = perm[s:s + cfg.batch_size]
             losses = mlp_loss(layer, x_tr, idx, class_emb, cands, cfg)
+            if anchors is not None:  # the same number of anchor rows, drawn at random
+                pick = torch.randint(0, anchors[0].shape[0], (idx.numel(),), generator=gen).to(device)
+                pred = layer.map_standardized(layer.standardize_input(anchors[0][pick]))
+                losses["anchor_mse"] = F.mse_loss(pred, (anchors[1][pick] - layer.y_mean) / layer.y_std)
+                losses["loss"] = losses["loss"] + cfg.w_mse * data.anchors.weight * losses["anchor_mse"]
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             opt.step()

@@ -244,3 +244,19 @@ def test_mlp_starts_from_any_linear_rung():
     layer = train_mlp(data, base, MLPConfig(epochs=1, patience=1, lr=1e-12, warmup_steps=1), seed=0)
     x = data.splits["val"].x
     assert torch.allclose(layer(x), base(x), atol=1e-4) and layer.config.prior == "procrustes"
+
+
+def test_mlp_fits_the_anchors_too():
+    from alignment.ladder import AnchorData
+
+    data = rotated()
+    base, _ = fit_ridge(data, RidgeConfig(lambdas=[1e-3]))
+    g = torch.Generator().manual_seed(2)
+    data.anchors = AnchorData(torch.randn(64, 24, generator=g), torch.randn(64, 24, generator=g) + 5.0, weight=1.0)
+    cfg = MLPConfig(architecture=MLPArchitecture(hidden_dims=[16], dropout=0.0), epochs=2, patience=5, lr=1e-2,
+                    warmup_steps=1)
+    with_log, without_log = [], []
+    train_mlp(data, base, cfg, seed=0, log=with_log.append)
+    train_mlp(data, base, MLPConfig(**{**cfg.__dict__, "anchors": False}), seed=0, log=without_log.append)
+    assert with_log[1]["train_anchor_mse"] > 0 and without_log[1]["train_anchor_mse"] == 0
+    assert with_log[1]["train_loss"] != without_log[1]["train_loss"]

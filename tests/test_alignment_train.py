@@ -275,7 +275,9 @@ def test_explain_cli(tiny_run, tmp_path, capsys):
     assert e["bank"]["origin"].startswith("saved with the layer") and e["goal"]["mode"] == "regress"
     assert explain_main(["chop a tree", "--config", str(path), "--goal-mode", "snap"]) == 0
     text = capsys.readouterr().out
-    assert "target (English) encoder directly" in text and "snap: nearest prompt" in text
+    assert "target (English) encoder directly" in text and "goal modes apply to Chinese" in text
+    assert explain_main(["砍树", "--config", str(path), "--goal-mode", "snap"]) == 0
+    assert "snap: nearest prompt" in capsys.readouterr().out
     cfg["out"] = str(tmp_path / "untrained")
     assert explain_main(["砍树", "--config", str(_write(tmp_path, cfg))]) == 2
     assert "train it first" in capsys.readouterr().err

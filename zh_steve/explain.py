@@ -109,7 +109,10 @@ def explain(text: str, side: TextSide, top: int = 5, goal_mode: str | None = Non
     else:
         vec = side.target.encode([r.text_for_encoder]).float().cpu()
         tower = "target (English) encoder directly"
-    _, decision = choose_goal(vec, side.bank, mode, top=top)
+    # the agent applies goal modes to Chinese text only: English already is the target encoder's own embedding
+    _, decision = choose_goal(vec, side.bank, mode if r.uses_chinese_clip else "regress", top=top)
+    if not r.uses_chinese_clip:
+        decision.reason = "English: the target encoder's own embedding goes to the prior (goal modes apply to Chinese)"
     warnings = []
     if decision.score is not None and decision.score < MIN_SCORE:
         warnings.append(f"looks out of distribution: the best prompt scores only {decision.score:.3f} "

@@ -22,6 +22,7 @@ import torch
 
 from .config_utils import from_dict, load_config, resolve_device
 from .errors import ConfigError, WeightsNotFoundError
+from .goal import GOAL_MODES
 from .precision import STORAGE_DTYPES
 from .published import CHINESE_CLIP_HUB_ID
 from .testing.sizes import TINY_AGENT
@@ -65,6 +66,8 @@ class AgentConfig:
     action_sampling: str = "stochastic"  # stochastic (Gumbel-max, as STEVE-1) | argmax
     prior_sampling: str = "stochastic"  # stochastic (z ~ N(0, I), as STEVE-1) | deterministic (z = 0)
     instruction_cache_size: int = 64  # LRU of instruction → MineCLIP-space vector (before the prior)
+    goal_mode: str = "regress"  # regress | snap | blend (zh_steve.goal): what the prior gets for Chinese text
+    goal_prompts: str | None = None  # extra English prompts for the snap/blend bank (text file, one per line)
     tiny: TinyAgentConfig | None = None  # set → ignore weights paths and build a tiny random agent
 
     def __post_init__(self) -> None:
@@ -78,6 +81,8 @@ class AgentConfig:
             raise ConfigError(f"cond_scale must be a finite number or null, got {self.cond_scale!r}")
         if self.instruction_cache_size < 0:
             raise ConfigError("instruction_cache_size must be >= 0")
+        if self.goal_mode not in GOAL_MODES:
+            raise ConfigError(f"goal_mode must be one of {list(GOAL_MODES)}, got {self.goal_mode!r}")
         if isinstance(self.tiny, Mapping):
             self.tiny = from_dict(TinyAgentConfig, self.tiny, "agent config: tiny")
         elif self.tiny is True:

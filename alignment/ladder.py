@@ -1,8 +1,10 @@
-"""The mapping ladder: mean vector (floor) → ridge (closed form, λ on val) → ridge + residual MLP.
+"""The mapping ladder: mean (floor) → identity → orthogonal Procrustes → ridge (toward 0 and toward a prior map)
+→ residual MLP on the best linear rung; every rung gets a norm calibration.
 
 All rungs share the standardisation fitted on the train split (inputs: per-dimension over train pairs;
 targets: per-dimension over train class prompts) and are returned as :class:`AlignmentLayer` objects, so any
-rung can be evaluated, saved and used at runtime the same way.
+rung can be evaluated, saved and used at runtime the same way. Optional *anchors* (word-level zh→en pairs from the
+lexicon and CC-CEDICT, see :mod:`alignment.anchors`) join the train pairs, weighted, in every closed-form fit.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer
+from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer, MLPArchitecture
 from zh_steve.errors import ConfigError
 
-from .config_types import check_types
 from .metrics import alignment_metrics, retrieval
+
+LINEAR_RUNGS = ("identity", "procrustes", "ridge", "ridge_prior")
 
 
 @dataclass
@@ -29,6 +32,15 @@ class SplitData:
 
     x: torch.Tensor        # [N, Din] raw source embeddings
     cls: torch.Tensor      # [N] long
+
+
+@dataclass
+class AnchorData:
+    """Extra train rows with their own raw targets (word-level pairs), counted ``weight`` times each."""
+
+    x: torch.Tensor        # [A, Din] raw source embeddings
+    y: torch.Tensor        # [A, Dout] raw target embeddings
+    weight: float = 1.0
 
 
 @dataclass
@@ -41,6 +53,7 @@ class AlignmentData:
     hard: torch.Tensor | None = None         # [C, C] bool: hard negatives (same verb / same object)
     source_identity: str = ""
     target_identity: str = ""
+    anchors: AnchorData | None = None
 
     @property
     def in_dim(self) -> int:
@@ -50,25 +63,40 @@ class AlignmentData:
     def out_dim(self) -> int:
         return int(self.class_emb.shape[1])
 
+    def fit_rows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw (x [N, Din], y [N, Dout], weight [N]) for the closed-form fits: train pairs, then weighted anchors."""
+        tr = self.splits["train"]
+        x, y = tr.x.float(), self.class_emb[tr.cls].float()
+        w = torch.ones(x.shape[0])
+        if self.anchors is not None and self.anchors.x.shape[0]:
+            x = torch.cat([x, self.anchors.x.float()])
+            y = torch.cat([y, self.anchors.y.float()])
+            w = torch.cat([w, torch.full((self.anchors.x.shape[0],), float(self.anchors.weight))])
+        return x, y, w
+
 
 @dataclass
 class RidgeConfig:
-    lambdas: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
+    """Closed-form ridge; ``priors``: the maps it may shrink toward besides zero (λ and prior chosen on val)."""
+
+    lambdas: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0,
+                                                          300.0, 1000.0])
+    priors: list[str] = field(default_factory=lambda: ["identity", "procrustes"])
 
     def __post_init__(self) -> None:
-        check_types(self)
         if not self.lambdas or any(l < 0 for l in self.lambdas):
             raise ConfigError("ridge.lambdas must be a non-empty list of non-negative numbers")
+        bad = sorted(set(self.priors) - {"identity", "procrustes"})
+        if bad:
+            raise ConfigError(f"ridge.priors: unknown prior(s) {bad}; use identity and/or procrustes")
 
 
 @dataclass
 class MLPConfig:
-    """Residual MLP on top of the ridge map, trained with MSE + (1 − cos) + InfoNCE, early-stopped on val top-1."""
+    """Residual MLP on top of the best linear rung, trained with MSE + (1 − cos) + InfoNCE, early-stopped on val."""
 
-    hidden_dims: list[int] = field(default_factory=lambda: [512])
-    activation: str = "gelu"
-    dropout: float = 0.1
-    train_linear: bool = True       # fine-tune the ridge map too (it starts at the closed-form solution)
+    architecture: MLPArchitecture = field(default_factory=lambda: MLPArchitecture(dropout=0.1))
+    train_linear: bool = True       # fine-tune the linear map too (it starts at the closed-form solution)
     epochs: int = 200
     batch_size: int = 256
     lr: float = 1e-3
@@ -81,9 +109,9 @@ class MLPConfig:
     temperature: float = 0.05
     hard_negative_weight: float = 4.0  # hard negatives count this many times in the InfoNCE denominator
     patience: int = 20              # epochs without a better val top-1 before stopping
+    anchors: bool = True            # also fit the word anchors (MSE, their weight) in every batch
 
     def __post_init__(self) -> None:
-        check_types(self)
         if self.patience < 1:
             raise ConfigError("mlp.patience must be >= 1 (epochs without a better val top-1 before stopping)")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.temperature <= 0:
@@ -128,10 +156,6 @@ def fit_mean(data: AlignmentData) -> AlignmentLayer:
     return new_layer(data, "mean")
 
 
-# ----------------------------------------------------------------------------------------------------------
-# ridge
-# ----------------------------------------------------------------------------------------------------------
-
 @torch.no_grad()
 def predict(layer: AlignmentLayer, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """Raw predictions of ``layer`` for raw inputs ``x`` (eval mode, on the layer's device, returned on CPU)."""
@@ -144,24 +168,68 @@ def predict(layer: AlignmentLayer, x: torch.Tensor, batch_size: int = 4096) -> t
     return out
 
 
-def fit_ridge(data: AlignmentData, cfg: RidgeConfig | None = None) -> tuple[AlignmentLayer, list[dict[str, float]]]:
-    """Closed-form ridge on standardised embeddings; λ (scaled by N) chosen by val top-1, then val R².
+def val_metrics(layer: AlignmentLayer, data: AlignmentData) -> dict[str, float]:
+    val = data.splits["val"]
+    return alignment_metrics(predict(layer, val.x), val.cls, data.class_emb, layer.y_mean.cpu(), layer.y_std.cpu())
 
-    Returns the best layer and one row per λ with its val metrics.
-    """
+
+# ----------------------------------------------------------------------------------------------------------
+# raw-space affine maps (identity, Procrustes) written into the standardised layer
+# ----------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def set_raw_affine(layer: AlignmentLayer, a: torch.Tensor, c: torch.Tensor) -> AlignmentLayer:
+    """Make ``layer`` compute y = x·a + c in raw space (a [Din, Dout], c [Dout]) through its standardised linear."""
+    w = layer.x_std.double()[:, None] * a.double() / layer.y_std.double()[None, :]      # [Din, Dout]
+    b = (layer.x_mean.double() @ a.double() + c.double() - layer.y_mean.double()) / layer.y_std.double()
+    layer.linear.weight.copy_(w.T.float())
+    layer.linear.bias.copy_(b.float())
+    return layer
+
+
+def fit_identity(data: AlignmentData) -> AlignmentLayer | None:
+    """No map at all: y = x (only when source and target have the same size); None otherwise."""
+    if data.in_dim != data.out_dim:
+        return None
+    layer = new_layer(data, "identity")
+    return set_raw_affine(layer, torch.eye(data.in_dim), torch.zeros(data.out_dim))
+
+
+def fit_procrustes(data: AlignmentData) -> AlignmentLayer:
+    """Scaled orthogonal Procrustes on centred raw embeddings: y = s·(x − μx)·R + μy, R with orthonormal columns
+    (rows when Din > Dout), fitted on the weighted train pairs + anchors."""
+    x, y, w = (t.double() for t in data.fit_rows())
+    wn = w / w.sum()
+    mx, my = wn @ x, wn @ y
+    xc, yc = x - mx, y - my
+    u, sv, vh = torch.linalg.svd((xc * wn[:, None]).T @ yc, full_matrices=False)   # [Din, k], [k], [k, Dout]
+    r = u @ vh
+    scale = sv.sum() / (wn @ (xc ** 2).sum(1)).clamp_min(1e-12)
+    a = scale * r
+    return set_raw_affine(new_layer(data, "procrustes"), a, my - mx @ a)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# ridge (toward zero or toward a prior map W0)
+# ----------------------------------------------------------------------------------------------------------
+
+def fit_ridge(data: AlignmentData, cfg: RidgeConfig | None = None,
+              prior: AlignmentLayer | None = None) -> tuple[AlignmentLayer, list[dict[str, float]]]:
+    """Closed-form ridge on standardised embeddings, W = argmin ‖XW − Y‖² + λN‖W − W0‖² (W0 = 0, or ``prior``'s
+    standardised map); λ chosen by val top-1, then val R². Returns the best layer and one row per λ."""
     cfg = cfg or RidgeConfig()
     if not cfg.lambdas or any(l < 0 for l in cfg.lambdas):
         raise ConfigError("ridge.lambdas must be a non-empty list of non-negative numbers")
-    base = new_layer(data, "ridge")
-    tr = data.splits["train"]
-    xs = base.standardize_input(tr.x.float()).double()                       # [N, Din]
-    ys = ((data.class_emb[tr.cls].float() - base.y_mean) / base.y_std).double()  # [N, Dout]
-    n = xs.shape[0]
-    x_mu, y_mu = xs.mean(0), ys.mean(0)
+    base = new_layer(data, "ridge", prior=prior.config.kind if prior is not None else "zero")
+    x, y, w = data.fit_rows()
+    xs = base.standardize_input(x).double()                                  # [N, Din]
+    ys = ((y - base.y_mean) / base.y_std).double()                           # [N, Dout]
+    wn = (w / w.sum()).double()
+    x_mu, y_mu = wn @ xs, wn @ ys
     xc, yc = xs - x_mu, ys - y_mu
-    evals, evecs = torch.linalg.eigh(xc.T @ xc / n)                          # covariance eigendecomposition
-    xty = evecs.T @ (xc.T @ yc / n)                                          # [Din, Dout] in the eigenbasis
-    val = data.splits["val"]
+    evals, evecs = torch.linalg.eigh((xc * wn[:, None]).T @ xc)              # weighted covariance
+    xty = (xc * wn[:, None]).T @ yc                                          # [Din, Dout]
+    w0 = prior.linear.weight.detach().double().T if prior is not None else torch.zeros_like(xty)
     rows, best, best_key = [], None, None
     # directions with (numerically) zero variance get weight 0 instead of 0/0: with λ = 0 and a rank-deficient
     # covariance (N < Din, constant dims) this is the minimum-norm least-squares solution, not NaN
@@ -170,20 +238,55 @@ def fit_ridge(data: AlignmentData, cfg: RidgeConfig | None = None) -> tuple[Alig
     for lam in cfg.lambdas:
         denom = evals + lam
         inv = torch.where(denom > cutoff, 1.0 / denom.clamp_min(cutoff), torch.zeros_like(denom))
-        w = evecs @ (xty * inv.unsqueeze(1))                                  # [Din, Dout]
-        b = y_mu - x_mu @ w
+        wmat = evecs @ ((evecs.T @ (xty + lam * w0)) * inv.unsqueeze(1))      # [Din, Dout]
+        b = y_mu - x_mu @ wmat
         layer = copy.deepcopy(base)
         layer.config.ridge_lambda = float(lam)
         with torch.no_grad():
-            layer.linear.weight.copy_(w.T.float())
+            layer.linear.weight.copy_(wmat.T.float())
             layer.linear.bias.copy_(b.float())
-        m = alignment_metrics(predict(layer, val.x), val.cls, data.class_emb, layer.y_mean, layer.y_std)
+        m = val_metrics(layer, data)
         rows.append({"lambda": float(lam), "val_top1": m["top1"], "val_r2": m["r2"], "val_mrr": m["mrr"]})
         key = (m["top1"], m["r2"])
         if best_key is None or key > best_key:
             best, best_key = layer, key
     assert best is not None
     return best, rows
+
+
+# ----------------------------------------------------------------------------------------------------------
+# norm calibration
+# ----------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def calibrate_norm(layer: AlignmentLayer, data: AlignmentData, max_scale: float = 8.0) -> AlignmentLayer:
+    """Set ``layer.out_scale`` so the mean ‖prediction‖ / ‖target‖ over the train pairs is 1.
+
+    The scale stretches the prediction's deviation from the centre (y_mean), so retrieval by centred cosine is
+    unchanged; it undoes the shrinkage toward the mean that least squares produces. The mean floor is left alone.
+    """
+    if layer.linear is None:
+        return layer
+    tr = data.splits["train"]
+    layer.out_scale.fill_(1.0)
+    dev = predict(layer, tr.x).double() - layer.y_mean.double().cpu()       # [N, D] deviation at scale 1
+    centre = layer.y_mean.double().cpu()
+    tnorm = data.class_emb[tr.cls].double().norm(dim=-1).clamp_min(1e-12)
+
+    def ratio(s: float) -> float:
+        return float(((centre + s * dev).norm(dim=-1) / tnorm).mean())
+
+    if ratio(0.0) >= 1.0:                   # the centre alone is already as long as the targets: nothing to undo
+        return layer
+    lo, hi = 0.0, max_scale
+    if ratio(hi) < 1.0:
+        layer.out_scale.fill_(hi)
+        return layer
+    for _ in range(50):                     # ‖c + s·d‖ is convex in s and ratio(0) < 1: one crossing above 0
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ratio(mid) < 1.0 else (lo, mid)
+    layer.out_scale.fill_(hi)
+    return layer
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -199,9 +302,53 @@ def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
     return f
 
 
+@dataclass
+class Candidates:
+    """The InfoNCE candidate set: which class prompts compete, each train pair's row among them, hard negatives."""
+
+    rows: torch.Tensor               # [Cc] long: rows of class_emb that are candidates
+    label: torch.Tensor              # [N] long: each train pair's row among the candidates
+    y_idx: torch.Tensor              # [N] long: each train pair's row of class_emb
+    center: torch.Tensor             # [D] centre of the train prompts (the retrieval centre)
+    cand: torch.Tensor               # [Cc, D] centred, L2-normalised candidate prompts
+    hard_bias: torch.Tensor | None   # [Cc, Cc] log-weight added to hard negatives' logits
+
+
+def make_candidates(data: AlignmentData, cfg: MLPConfig, device: str | torch.device) -> Candidates:
+    class_emb = data.class_emb.float().to(device)
+    rows = (data.train_classes if cfg.nce_candidates == "train" else torch.arange(class_emb.shape[0])).to(device)
+    pos_of = torch.full((class_emb.shape[0],), -1, dtype=torch.long, device=device)
+    pos_of[rows] = torch.arange(rows.numel(), device=device)
+    y_idx = data.splits["train"].cls.to(device)
+    label = pos_of[y_idx]
+    if (label < 0).any():
+        raise ConfigError("every train pair's class must be a train class")
+    center = class_emb[data.train_classes.to(device)].mean(0)
+    hard_bias = None
+    if data.hard is not None and cfg.hard_negative_weight > 1.0:
+        hard = data.hard.to(device)[rows][:, rows]
+        hard_bias = hard.float() * math.log(cfg.hard_negative_weight)
+    return Candidates(rows, label, y_idx, center, F.normalize(class_emb[rows] - center, dim=-1), hard_bias)
+
+
+def mlp_loss(layer: AlignmentLayer, x: torch.Tensor, idx: torch.Tensor, class_emb: torch.Tensor,
+             c: Candidates, cfg: MLPConfig) -> dict[str, torch.Tensor]:
+    """Weighted MSE (standardised) + (1 − centred cos) + InfoNCE with up-weighted hard negatives for batch ``idx``."""
+    ys_true = (class_emb[c.y_idx[idx]] - layer.y_mean) / layer.y_std
+    ys_pred = layer.map_standardized(layer.standardize_input(x[idx]))
+    mse = F.mse_loss(ys_pred, ys_true)
+    q = F.normalize(layer.destandardize_output(ys_pred) - c.center, dim=-1)
+    cos = 1.0 - (q * c.cand[c.label[idx]]).sum(-1).mean()
+    logits = q @ c.cand.T / cfg.temperature                                  # [B, Cc]
+    if c.hard_bias is not None:
+        logits = logits + c.hard_bias[c.label[idx]]
+    nce = F.cross_entropy(logits, c.label[idx])
+    return {"loss": cfg.w_mse * mse + cfg.w_cos * cos + cfg.w_nce * nce, "mse": mse, "cos": cos, "nce": nce}
+
+
 def train_mlp(
     data: AlignmentData,
-    ridge: AlignmentLayer,
+    base: AlignmentLayer,
     cfg: MLPConfig | None = None,
     *,
     device: str | torch.device = "cpu",
@@ -210,36 +357,24 @@ def train_mlp(
     progress: bool = False,
     min_val_r2: float | None = None,
 ) -> AlignmentLayer:
-    """Train ridge + residual MLP (identical to ``ridge`` at step 0); return the best-val-top-1 state.
+    """Train ``base`` (a linear rung) + residual MLP (identical to ``base`` at step 0); return the best-val state.
 
     ``min_val_r2``: epochs whose val R² is below it are never kept (the rung choice would refuse them, so
-    keeping one could throw away an earlier epoch that beats ridge and keeps the raw geometry).
+    keeping one could throw away an earlier epoch that beats the base and keeps the raw geometry).
     """
     cfg = cfg or MLPConfig()
     torch.manual_seed(seed)
-    layer = new_layer(data, "mlp", hidden_dims=list(cfg.hidden_dims), activation=cfg.activation,
-                      dropout=cfg.dropout, ridge_lambda=ridge.config.ridge_lambda)
-    layer.linear.load_state_dict(ridge.linear.state_dict())
+    layer = new_layer(data, "mlp", mlp=cfg.architecture, ridge_lambda=base.config.ridge_lambda,
+                      prior=base.config.kind if base.config.kind != "ridge" else f"ridge:{base.config.prior}")
+    layer.linear.load_state_dict(base.linear.state_dict())
     layer.linear.requires_grad_(cfg.train_linear)
     layer.to(device)
-
-    tr, val = data.splits["train"], data.splits["val"]
-    x_tr = tr.x.float().to(device)
+    x_tr = data.splits["train"].x.float().to(device)
     class_emb = data.class_emb.float().to(device)
-    rows = data.train_classes if cfg.nce_candidates == "train" else torch.arange(class_emb.shape[0])
-    rows = rows.to(device)                                                 # candidate class prompts
-    pos_of = torch.full((class_emb.shape[0],), -1, dtype=torch.long, device=device)
-    pos_of[rows] = torch.arange(rows.numel(), device=device)
-    y_idx = tr.cls.to(device)
-    label = pos_of[y_idx]                                                  # [N] row among the candidates
-    if (label < 0).any():
-        raise ConfigError("every train pair's class must be a train class")
-    center = class_emb[data.train_classes.to(device)].mean(0)             # centre of the train prompts
-    cand_c = F.normalize(class_emb[rows] - center, dim=-1)                 # [Cc, D]
-    hard_bias = None
-    if data.hard is not None and cfg.hard_negative_weight > 1.0:
-        hard = data.hard.to(device)[rows][:, rows]                         # [Cc, Cc]
-        hard_bias = hard.float() * math.log(cfg.hard_negative_weight)
+    cands = make_candidates(data, cfg, device)
+    anchors = None
+    if cfg.anchors and data.anchors is not None and data.anchors.x.shape[0] and data.anchors.weight > 0:
+        anchors = (data.anchors.x.float().to(device), data.anchors.y.float().to(device))
 
     params = [p for p in layer.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -247,11 +382,11 @@ def train_mlp(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.epochs * steps_per_epoch, cfg.warmup_steps))
     gen = torch.Generator().manual_seed(seed)
 
-    def val_score() -> tuple[float, float]:
-        m = alignment_metrics(predict(layer, val.x), val.cls, data.class_emb, layer.y_mean.cpu(), layer.y_std.cpu())
+    def val_key() -> tuple[float, float]:
+        m = val_metrics(layer, data)
         return m["top1"], m["r2"]
 
-    best_key, best_state, best_epoch = val_score(), copy.deepcopy(layer.state_dict()), 0
+    best_key, best_state, best_epoch = val_key(), copy.deepcopy(layer.state_dict()), 0
     if log:
         log({"epoch": 0, "val_top1": best_key[0], "val_r2": best_key[1]})
     from tqdm.auto import tqdm
@@ -261,26 +396,22 @@ def train_mlp(
         t0 = time.time()
         layer.train()
         perm = torch.randperm(x_tr.shape[0], generator=gen).to(device)
-        sums = {"loss": 0.0, "mse": 0.0, "cos": 0.0, "nce": 0.0}
+        sums = {"loss": 0.0, "mse": 0.0, "cos": 0.0, "nce": 0.0, "anchor_mse": 0.0}
         for s in range(0, perm.numel(), cfg.batch_size):
             idx = perm[s:s + cfg.batch_size]
-            ys_true = (class_emb[y_idx[idx]] - layer.y_mean) / layer.y_std
-            ys_pred = layer.map_standardized(layer.standardize_input(x_tr[idx]))
-            mse = F.mse_loss(ys_pred, ys_true)
-            q = F.normalize(layer.destandardize_output(ys_pred) - center, dim=-1)
-            cos = 1.0 - (q * cand_c[label[idx]]).sum(-1).mean()
-            logits = q @ cand_c.T / cfg.temperature                         # [B, Ct]
-            if hard_bias is not None:
-                logits = logits + hard_bias[label[idx]]
-            nce = F.cross_entropy(logits, label[idx])
-            loss = cfg.w_mse * mse + cfg.w_cos * cos + cfg.w_nce * nce
+            losses = mlp_loss(layer, x_tr, idx, class_emb, cands, cfg)
+            if anchors is not None:  # the same number of anchor rows, drawn at random
+                pick = torch.randint(0, anchors[0].shape[0], (idx.numel(),), generator=gen).to(device)
+                pred = layer.map_standardized(layer.standardize_input(anchors[0][pick]))
+                losses["anchor_mse"] = F.mse_loss(pred, (anchors[1][pick] - layer.y_mean) / layer.y_std)
+                losses["loss"] = losses["loss"] + cfg.w_mse * data.anchors.weight * losses["anchor_mse"]
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            losses["loss"].backward()
             opt.step()
             sched.step()
-            for k, v in (("loss", loss), ("mse", mse), ("cos", cos), ("nce", nce)):
+            for k, v in losses.items():
                 sums[k] += float(v.detach()) * idx.numel()
-        v_top1, v_r2 = val_score()
+        v_top1, v_r2 = val_key()
         row = {"epoch": epoch, **{f"train_{k}": v / x_tr.shape[0] for k, v in sums.items()},
                "val_top1": v_top1, "val_r2": v_r2, "lr": sched.get_last_lr()[0], "seconds": time.time() - t0}
         if (v_top1, v_r2) > best_key and (min_val_r2 is None or v_r2 >= min_val_r2):
@@ -312,5 +443,6 @@ def evaluate(layers: dict[str, AlignmentLayer], data: AlignmentData) -> dict[str
     return out
 
 
-__all__ = ["AlignmentData", "MLPConfig", "RidgeConfig", "SplitData", "evaluate", "fit_mean", "fit_ridge",
-           "new_layer", "predict", "retrieval", "train_mlp"]
+__all__ = ["AlignmentData", "AnchorData", "LINEAR_RUNGS", "MLPConfig", "RidgeConfig", "SplitData", "calibrate_norm",
+           "evaluate", "fit_identity", "fit_mean", "fit_procrustes", "fit_ridge", "make_candidates", "mlp_loss",
+           "new_layer", "predict", "retrieval", "train_mlp", "val_metrics"]

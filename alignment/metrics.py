@@ -110,10 +110,10 @@ def knn_top1(x: torch.Tensor, labels: torch.Tensor, *, chunk: int = 2048) -> flo
 
 def format_table(metrics: dict[str, dict[str, dict[str, float]]]) -> str:
     """``metrics[split][rung][key]`` as a fixed-width text table."""
-    head = f"{'split':<6} {'rung':<6} {'n':>6} " + " ".join(f"{k:>11}" for k in METRIC_KEYS)
+    head = f"{'split':<6} {'rung':<11} {'n':>6} " + " ".join(f"{k:>11}" for k in METRIC_KEYS)
     lines = [head, "-" * len(head)]
     for split, rungs in metrics.items():
         for rung, m in rungs.items():
             vals = " ".join(f"{m.get(k, math.nan):>11.4f}" for k in METRIC_KEYS)
-            lines.append(f"{split:<6} {rung:<6} {int(m.get('n', 0)):>6} {vals}")
+            lines.append(f"{split:<6} {rung:<11} {int(m.get('n', 0)):>6} {vals}")
     return "\n".join(lines)

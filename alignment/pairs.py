@@ -30,7 +30,6 @@ from pathlib import Path
 from zh_steve.errors import ConfigError
 
 from . import lexicon
-from .config_types import check_types
 from .lexicon import Entry
 
 SPLITS = ("train", "val", "test")
@@ -81,7 +80,6 @@ class PairsConfig:
     max_classes_per_split: int | None = None  # subsample composed classes (tiny runs); None = all
 
     def __post_init__(self) -> None:
-        check_types(self)
         for name in ("phrasings_per_class", "paper_phrasings_per_class", "action_phrasings_per_class"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"pairs.{name} must be >= 1")

@@ -6,13 +6,17 @@
 Steps, top to bottom:
   1. build the instruction pairs from the lexicon, split by class (held-out verbs/objects) → pairs.jsonl
   2. embed every unique text once per encoder (on-disk cache; re-runs encode nothing)
-  3. fit the ladder: mean vector (floor) → ridge (λ on val) → ridge + residual MLP (early-stopped on val top-1)
-  4. evaluate every rung on train/val/test → metrics table + metrics.json
+  3. fit the ladder: mean (floor) → identity (same-size spaces) → orthogonal Procrustes → ridge toward 0 and toward
+     the best prior map (λ on val) → residual MLP on the best linear rung (early-stopped on val top-1); word-level
+     anchors (lexicon words, optionally CC-CEDICT) join the train pairs in the closed-form fits
+  4. calibrate every rung's output norm (train), evaluate every rung on train/val/test → metrics.json
   5. save the rung with the best val top-1 whose val R² is within max_r2_drop of ridge's (the prior reads raw
-     vectors, so retrieval alone is not enough) → alignment.safetensors + config.json (zh_steve.AlignmentLayer)
+     vectors, so retrieval alone is not enough) → alignment.safetensors + config.json (zh_steve.AlignmentLayer),
+     plus the prompt bank (every class prompt, target-encoded) for the run-time goal modes
+  6. score the free-form set (alignment/data/freeform_zh.tsv) with the saved layer → metrics.json["freeform"]
 
-Outputs in --out: alignment.safetensors, config.json, metrics.json, train_log.jsonl (one line per epoch),
-pairs.jsonl, train_config.json, and every rung under rungs/<kind>/.
+Outputs in --out: alignment.safetensors, config.json, prompt_bank.safetensors + prompt_bank.json, metrics.json,
+train_log.jsonl (one line per epoch), pairs.jsonl, anchors.jsonl, train_config.json, every rung under rungs/<rung>/.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,17 +36,20 @@ import torch
 from zh_steve.config_utils import from_dict, load_config, resolve_device, to_dict
 from zh_steve.errors import ConfigError, WeightsNotFoundError, ZhSteveError
 from zh_steve.text.base import TextEncoder
+from zh_steve.goal import PromptBank
 from zh_steve.text.language import route
 
+from .anchors import AnchorsConfig, build_anchors
 from .cache import encode_cached
-from .config_types import check_types
 from .encoders import SourceEncoderConfig, TargetEncoderConfig, build_source_encoder, build_target_encoder
-from .ladder import AlignmentData, MLPConfig, RidgeConfig, SplitData, evaluate, fit_mean, fit_ridge, train_mlp
+from .evaluate import DEFAULT_FREEFORM, choose_blend_margin, evaluate_freeform, read_freeform, score
+from .ladder import (LINEAR_RUNGS, AlignmentData, AnchorData, MLPConfig, RidgeConfig, SplitData, calibrate_norm,
+                     evaluate, fit_identity, fit_mean, fit_procrustes, fit_ridge, predict, train_mlp, val_metrics)
 from .metrics import format_table, knn_top1
-from .pairs import SPLITS, Pair, PairsConfig, PairSet, build_pairs
+from .pairs import SPLITS, PairsConfig, PairSet, build_pairs
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "alignment.yaml"
-RUNGS = ("mean", "ridge", "mlp")
+RUNGS = ("mean", *LINEAR_RUNGS, "mlp")
 
 
 @dataclass
@@ -57,12 +65,14 @@ class TrainConfig:
     source_encoder: SourceEncoderConfig = field(default_factory=SourceEncoderConfig)
     target_encoder: TargetEncoderConfig = field(default_factory=TargetEncoderConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
+    anchors: AnchorsConfig = field(default_factory=AnchorsConfig)
     ridge: RidgeConfig = field(default_factory=RidgeConfig)
     mlp: MLPConfig = field(default_factory=MLPConfig)
-    max_r2_drop: float = 0.1             # a rung may lose at most this much val R² to ridge to be chosen
+    max_r2_drop: float = 0.1             # the MLP may lose at most this much val R² to its linear base
+    calibrate_norm: bool = True          # rescale outputs so they sit at the targets' norms (retrieval unchanged)
+    freeform: str | None = str(DEFAULT_FREEFORM)  # free-form instructions scored at the end (None: skip)
 
     def __post_init__(self) -> None:
-        check_types(self)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.max_r2_drop < 0:
@@ -128,17 +138,15 @@ def hard_negative_matrix(pairset: PairSet) -> torch.Tensor:
     return same & ~torch.eye(len(verbs), dtype=torch.bool)
 
 
-def served_text(pair: Pair) -> str:
-    """The text ZhSteveAgent would hand Chinese-CLIP for this Chinese instruction: normalised, Traditional converted
-    to Simplified (zh_steve.text.language.route), so training and evaluation see exactly what the deployed path sees.
-    English pairs (the "both sides" augmentation) never take that route at runtime and are encoded as written."""
-    return pair.text if pair.lang == "en" else route(pair.text).text_for_encoder
+def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEncoder,
+          cfg: TrainConfig) -> AlignmentData:
+    """Encode pair texts (source) and class prompts (target) through the cache; assemble the ladder's data.
 
-
-def embed(pairset: PairSet, source: TextEncoder, target: TextEncoder, cfg: TrainConfig) -> AlignmentData:
-    """Encode pair texts (source) and class prompts (target) through the cache; assemble the ladder's data."""
+    Every source-side input goes through the agent's routing rule for the Chinese tower (``route(text, lang="zh")``:
+    normalised, Traditional → Simplified, English "both sides" inputs as written), so training sees exactly the text
+    the deployed path hands the encoder."""
     class_ids = [c.class_id for c in pairset.classes]
-    served = {p.text: served_text(p) for p in pairset.pairs}
+    served = {p.text: route(p.text, lang="zh").text_for_encoder for p in pairset.pairs}
     texts = list(dict.fromkeys(served.values()))
     t0 = time.time()
     class_emb, n_t = encode_cached(target, class_ids, cfg.cache_dir, batch_size=cfg.encode_batch_size, progress=True)
@@ -154,20 +162,36 @@ def embed(pairset: PairSet, source: TextEncoder, target: TextEncoder, cfg: Train
         splits[s] = SplitData(x=text_emb[[row_of[p.text] for p in ps]] if ps else torch.zeros(0, source.dim),
                               cls=torch.tensor([index[p.class_id] for p in ps], dtype=torch.long))
     train_classes = torch.tensor([i for i, c in enumerate(pairset.classes) if c.split == "train"], dtype=torch.long)
+    anchor_data = None
+    if anchors:
+        ax, _ = encode_cached(source, [route(a.zh, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
+                              batch_size=cfg.encode_batch_size, progress=True)
+        ay, _ = encode_cached(target, [a.en for a in anchors], cfg.cache_dir, batch_size=cfg.encode_batch_size,
+                              progress=True)
+        if cfg.anchors.both_sides:  # the English gloss through the source tower → the same target
+            ax_en, _ = encode_cached(source, [route(a.en, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
+                                     batch_size=cfg.encode_batch_size, progress=True)
+            ax, ay = torch.cat([ax, ax_en]), torch.cat([ay, ay])
+        anchor_data = AnchorData(ax, ay, cfg.anchors.weight)
     return AlignmentData(splits=splits, class_emb=class_emb, train_classes=train_classes,
                          hard=hard_negative_matrix(pairset), source_identity=source.identity,
-                         target_identity=target.identity)
+                         target_identity=target.identity, anchors=anchor_data)
 
 
-def choose_rung(val: dict[str, dict[str, float]], max_r2_drop: float) -> str:
-    """Best val top-1 (then R²) among the rungs whose val R² is within ``max_r2_drop`` of ridge's.
+def choose_rung(val: dict[str, dict[str, float]], max_r2_drop: float, mlp_base: str = "ridge") -> str:
+    """Best val top-1 (then R²) among the closed-form rungs, and the MLP if its val R² is within ``max_r2_drop`` of
+    the linear rung it was trained from (``mlp_base``).
 
-    Retrieval says the right class comes out; R² says the raw vector is where MineCLIP would put it. The STEVE-1
-    prior reads the raw vector, so a rung that wins retrieval by bending the raw geometry away (e.g. InfoNCE
-    overpowering MSE) is not shipped. The mean floor is always eligible as a last resort.
+    Retrieval says the right class comes out; R² says the raw vector is where the target encoder would put it. The
+    STEVE-1 prior reads the raw vector, so an MLP that wins retrieval by bending the raw geometry away from its
+    linear base (InfoNCE overpowering MSE) is not shipped. The closed-form rungs (identity, Procrustes, ridge) are
+    plain linear maps fitted by least squares or constrained to an isometry: none of them trades geometry for
+    retrieval, so they compete on val top-1 alone (an isometry keeps full-length deviations and so scores a lower R²
+    than a shrunken ridge map on the same retrieval, which is not a reason to refuse it).
     """
-    floor = val["ridge"]["r2"] - max_r2_drop if "ridge" in val else float("-inf")
-    eligible = [r for r in RUNGS if r in val and (val[r]["r2"] >= floor or r in ("mean", "ridge"))]
+    base = mlp_base if mlp_base in val else "ridge"
+    floor = val[base]["r2"] - max_r2_drop if base in val else float("-inf")
+    eligible = [r for r in val if r in RUNGS and (r != "mlp" or val[r]["r2"] >= floor)]
     return max(eligible, key=lambda r: (val[r]["top1"], val[r]["r2"]))
 
 
@@ -194,43 +218,99 @@ def run(cfg: TrainConfig) -> dict:
     if not pairset.split("val") or not pairset.split("train"):
         raise ConfigError("the split left train or val empty; lower the held-out counts or raise max_classes_per_split")
 
+    anchors = build_anchors(cfg.anchors, pairset)
+    with open(out / "anchors.jsonl", "w", encoding="utf-8") as f:
+        for a in anchors:
+            f.write(json.dumps({"zh": a.zh, "en": a.en, "source": a.source}, ensure_ascii=False) + "\n")
+    print(f"anchors: {len(anchors)} word-level pairs (weight {cfg.anchors.weight:g}) "
+          f"{dict(sorted(Counter(a.source for a in anchors).items()))}")
+
     # 2. embeddings (cached)
-    data = embed(pairset, source, target, cfg)
+    data = embed(pairset, anchors, source, target, cfg)
     diagnostics = {f"source_knn_top1_{s}": knn_top1(d.x, d.cls) for s, d in data.splits.items()}
-    print("source separability (leave-one-out 1-NN class top-1 in Chinese-CLIP space): "
+    print("source separability (leave-one-out 1-NN class top-1 in the source space): "
           + ", ".join(f"{k.rsplit('_', 1)[1]} {v:.3f}" for k, v in diagnostics.items()))
 
     # 3. the ladder
+    layers, ridge_rows, mlp_base = fit_ladder(data, cfg, device, out)
+
+    # 4. metrics for every rung on every split (outputs norm-calibrated first)
+    if cfg.calibrate_norm:
+        for layer in layers.values():
+            calibrate_norm(layer, data)
+    metrics = evaluate(layers, data)
+    print(format_table(metrics))
+    chosen = choose_rung(metrics["val"], cfg.max_r2_drop, mlp_base=mlp_base)
+    report = {**metrics, "chosen": chosen, "mlp_base": mlp_base, "ridge_lambdas": ridge_rows, "diagnostics": diagnostics,
+              "pairs": summary, "anchors": {"n": len(anchors), **Counter(a.source for a in anchors)},
+              "source_encoder": data.source_identity, "target_encoder": data.target_identity,
+              "out_scale": {r: float(l.out_scale) for r, l in layers.items()}, "device": device}
+
+    # 5. save: the chosen rung at the top of --out, every rung under rungs/, the prompt bank beside the layer
+    for rung, layer in layers.items():
+        layer.save_pretrained(out / "rungs" / rung)
+    layers[chosen].save_pretrained(out)
+    bank = PromptBank(texts=[c.class_id for c in pairset.classes], emb=data.class_emb,
+                      splits=[c.split for c in pairset.classes], encoder=target.identity,
+                      center=layers[chosen].y_mean.detach().cpu())
+    val_pred = predict(layers[chosen], data.splits["val"].x)
+    bank.blend_margin = choose_blend_margin(val_pred, data.splits["val"].cls, bank)
+    bank.save(out)
+    report["goal_modes"] = {"blend_margin": bank.blend_margin, **{
+        s: score(predict(layers[chosen], data.splits[s].x), data.splits[s].cls, bank)["all"] for s in ("val", "test")}}
+    print("goal modes (test, centred cos of goal to true prompt): " + ", ".join(
+        f"{k} {v['centred_cos']:.3f}" for k, v in report["goal_modes"]["test"]["goal"].items())
+        + f"; blend margin {bank.blend_margin:g} (val)")
+
+    # 6. the free-form set, through the saved layer exactly as alignment.evaluate scores it
+    if cfg.freeform:
+        items = read_freeform(cfg.freeform)
+        known = [it for it in items if bank.index(it.prompt) is not None]  # a subsampled run lacks some classes
+        report["freeform"] = evaluate_freeform(layers[chosen], source, bank, known, cache_dir=cfg.cache_dir,
+                                               path=cfg.freeform)
+        report["freeform"]["skipped_unknown_prompts"] = len(items) - len(known)
+        ff = report["freeform"]
+        print("free-form: " + ", ".join(f"{k} top-1 {v['top1']:.3f} top-5 {v['top5']:.3f} (n={v['n']})"
+                                        for k, v in ff.items() if isinstance(v, dict) and v["n"]))
+    report["seconds"] = time.time() - t_start
+    (out / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"chose '{chosen}' (val top-1 {metrics['val'][chosen]['top1']:.3f}); wrote {out}/alignment.safetensors "
+          f"+ config.json + prompt_bank in {time.time() - t_start:.1f}s")
+    return report
+
+
+def fit_ladder(data: AlignmentData, cfg: TrainConfig, device: str, out: Path) -> tuple[dict, list[dict], str]:
+    """Every rung: mean, identity (if the sizes match), Procrustes, ridge (toward 0), ridge toward the better prior
+    map, and the residual MLP on the best linear rung by val top-1."""
     layers = {"mean": fit_mean(data)}
+    identity = fit_identity(data)
+    if identity is not None:
+        layers["identity"] = identity
+    layers["procrustes"] = fit_procrustes(data)
     layers["ridge"], ridge_rows = fit_ridge(data, cfg.ridge)
     print("ridge λ grid (val): " + ", ".join(f"λ={r['lambda']:g} top1={r['val_top1']:.3f}" for r in ridge_rows)
           + f" → λ={layers['ridge'].config.ridge_lambda:g}")
-    ridge_val_r2 = next(r["val_r2"] for r in ridge_rows if r["lambda"] == layers["ridge"].config.ridge_lambda)
+    val = {r: val_metrics(layer, data) for r, layer in layers.items()}
+    priors = [p for p in cfg.ridge.priors if p in layers]
+    if priors:
+        prior = max(priors, key=lambda p: (val[p]["top1"], val[p]["r2"]))
+        layers["ridge_prior"], rows = fit_ridge(data, cfg.ridge, prior=layers[prior])
+        val["ridge_prior"] = val_metrics(layers["ridge_prior"], data)
+        print(f"ridge toward {prior} (val): " + ", ".join(f"λ={r['lambda']:g} top1={r['val_top1']:.3f}" for r in rows)
+              + f" → λ={layers['ridge_prior'].config.ridge_lambda:g}")
+        ridge_rows = ridge_rows + [{**r, "prior": prior} for r in rows]
+    base = max((r for r in LINEAR_RUNGS if r in layers), key=lambda r: (val[r]["top1"], val[r]["r2"]))
+    print(f"linear rungs (val top-1): " + ", ".join(f"{r} {val[r]['top1']:.3f}" for r in layers if r != "mean")
+          + f" → the MLP starts from {base}")
     with open(out / "train_log.jsonl", "w", encoding="utf-8") as log_file:
         def log(row: dict) -> None:
             log_file.write(json.dumps(row) + "\n")
             log_file.flush()
 
         # early stopping keeps only epochs that choose_rung could ship
-        layers["mlp"] = train_mlp(data, layers["ridge"], cfg.mlp, device=device, seed=cfg.seed, log=log,
-                                  progress=True, min_val_r2=ridge_val_r2 - cfg.max_r2_drop)
-
-    # 4. metrics for every rung on every split
-    metrics = evaluate(layers, data)
-    print(format_table(metrics))
-    chosen = choose_rung(metrics["val"], cfg.max_r2_drop)
-    report = {**metrics, "chosen": chosen, "ridge_lambdas": ridge_rows, "diagnostics": diagnostics,
-              "pairs": summary, "source_encoder": data.source_identity, "target_encoder": data.target_identity,
-              "device": device, "seconds": time.time() - t_start}
-    (out / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-    # 5. save: the chosen rung at the top of --out, every rung under rungs/
-    for rung, layer in layers.items():
-        layer.save_pretrained(out / "rungs" / rung)
-    layers[chosen].save_pretrained(out)
-    print(f"chose '{chosen}' (val top-1 {metrics['val'][chosen]['top1']:.3f}); wrote {out}/alignment.safetensors "
-          f"+ config.json in {time.time() - t_start:.1f}s")
-    return report
+        layers["mlp"] = train_mlp(data, layers[base], cfg.mlp, device=device, seed=cfg.seed, log=log,
+                                  progress=True, min_val_r2=val[base]["r2"] - cfg.max_r2_drop)
+    return layers, ridge_rows, base
 
 
 def main(argv: list[str] | None = None) -> int:

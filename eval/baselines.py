@@ -22,7 +22,12 @@ class RandomAgent:
         self.rng = np.random.default_rng(seed)
         self.timings: dict[str, dict[str, float]] = {"embed": {}, "step": {}}
         self.instruction: str | None = None
+        self.episode_seed: int | None = None
         self.instruction_info = None  # no text tower: nothing to report
+
+    def reseed(self, seed: int) -> None:
+        """Episode seed: actions depend on (seed, episode seed, instruction), not on earlier episodes."""
+        self.episode_seed = int(seed)
 
     def clear_instruction_cache(self) -> None:
         """Nothing is cached (the instruction only seeds the RNG)."""
@@ -30,7 +35,8 @@ class RandomAgent:
     def reset(self, instruction: str, lang: str = "auto") -> None:
         t0 = time.perf_counter()
         self.instruction = instruction
-        h = int(hashlib.sha256(f"{self.seed}:{instruction}".encode()).hexdigest()[:8], 16)
+        key = f"{self.seed}:{instruction}" if self.episode_seed is None else f"{self.seed}:{self.episode_seed}:{instruction}"
+        h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
         self.rng = np.random.default_rng(h)
         self.timings["embed"] = {"total_ms": (time.perf_counter() - t0) * 1e3}
 

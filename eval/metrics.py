@@ -84,9 +84,12 @@ class StepView:
     in_water: bool | None = None  # explicit flag, for a backend that has one (none of ours sets it today)
     water_cm: float | None = None  # cumulative water-movement statistics (cm)
     stats: dict[str, dict[str, float]] = field(default_factory=dict)  # e.g. mine_block, kill_entity
+    life: float | None = None  # health; 0 = dead (the death screen is a GUI too)
+    action: Mapping[str, Any] | None = None  # the action that led to this observation (None at reset)
 
     @classmethod
-    def from_obs(cls, obs: Mapping[str, Any], info: Mapping[str, Any] | None = None) -> "StepView":
+    def from_obs(cls, obs: Mapping[str, Any], info: Mapping[str, Any] | None = None,
+                 action: Mapping[str, Any] | None = None) -> "StepView":
         info = info or {}
         loc = obs.get("location_stats")
         pos = None
@@ -99,6 +102,7 @@ class StepView:
         gui = obs.get("isGuiOpen", info.get("isGuiOpen"))
         life = obs.get("life_stats")
         air = _num(life.get("air")) if isinstance(life, Mapping) else None
+        health = _num(life.get("life")) if isinstance(life, Mapping) else None
         in_water = obs.get("in_water")
         stats = {}
         for key in ("mine_block", "kill_entity", "pickup", "craft_item", "use_item"):
@@ -114,7 +118,53 @@ class StepView:
             in_water=None if in_water is None else bool(_num(in_water)),
             water_cm=_find_water_cm(obs),
             stats=stats,
+            life=health,
+            action=action,
         )
+
+
+class FieldTracker:
+    """Which observation fields an episode saw, and whether each ever changed (data-quality checks).
+
+    MineRL's observation handlers fill a field Minecraft never reports with zeros, so a missing statistic
+    reads as a real 0 (and a missing position as the origin). The report flags a field that never changed
+    in any episode of a run, and a start position at exactly (0, 0, 0).
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[str, Any] = {}
+        self.changed: dict[str, bool] = {}
+        self.start_pos: tuple[float, float, float] | None = None
+
+    @staticmethod
+    def _fields(v: StepView) -> dict[str, Any]:
+        out: dict[str, Any] = {"inventory": v.inventory, "position": v.pos, "pitch": v.pitch, "gui_open": v.gui_open,
+                               "air": v.air, "water_cm": v.water_cm, "life": v.life}
+        out.update({f"stats.{k}": d for k, d in v.stats.items()})
+        return {k: x for k, x in out.items() if x is not None}
+
+    def update(self, v: StepView) -> None:
+        if self.start_pos is None and not self.first:
+            self.start_pos = v.pos
+        for k, x in self._fields(v).items():
+            if k not in self.first:
+                self.first[k] = x
+                self.changed[k] = False
+            elif x != self.first[k]:
+                self.changed[k] = True
+
+    def summary(self) -> dict[str, Any]:
+        return {"fields": {k: "changed" if c else "constant" for k, c in sorted(self.changed.items())},
+                "start_pos": list(self.start_pos) if self.start_pos is not None else None}
+
+
+# which observation fields each metric reads (for the report's data checks)
+def metric_fields(name: str, params: Mapping[str, Any]) -> list[str]:
+    return {
+        "inventory_count": ["inventory"], "stat_gain": [f"stats.{params.get('stat')}"],
+        "travel_distance": ["position"], "depth": ["position"], "height": ["position"], "pitch_up": ["pitch"],
+        "gui_open_steps": ["gui_open"], "water_steps": ["water_cm", "air"], "breath_used": ["air"],
+    }.get(name, [])
 
 
 def _matches(name: str, items: Iterable[str], exclude: Iterable[str]) -> bool:
@@ -236,12 +286,47 @@ class TravelDistance(_PositionMetric):
 
 
 class Depth(_PositionMetric):
-    """How far below the spawn height the agent got (y at reset − min y)."""
+    """How deep the agent *dug*: blocks below the spawn height, at most the blocks it broke.
+
+    Definition: ``min(y at reset − lowest y reached out of water, blocks broken since reset)``, where blocks
+    broken is the gain of Minecraft's ``mine_block`` statistic (all blocks). Falling into a ravine or a cave
+    breaks nothing, so it is capped by the blocks broken; sinking in water (breath dropping, or the
+    water-movement statistics growing) does not count as depth at all. On a backend without ``mine_block``
+    (MineDojo; see the data checks in the report) only the water exclusion applies.
+    """
 
     name = "depth"
 
-    def _value(self, o: tuple[float, float, float], p: tuple[float, float, float]) -> float:
-        return o[1] - p[1]
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.mined_start: float | None = None
+        self.mined = 0.0
+        self.saw_mine_stats = False
+        self.prev_air: float | None = None
+        self.prev_cm: float | None = None
+
+    def update(self, v: StepView) -> None:
+        blocks = v.stats.get("mine_block")
+        if blocks:
+            self.saw_mine_stats = True
+            total = sum(blocks.values())
+            self.mined_start = total if self.mined_start is None else self.mined_start
+            self.mined = max(self.mined, total - self.mined_start)
+        wet = (v.air is not None and v.air < MAX_AIR) or (
+            v.water_cm is not None and self.prev_cm is not None and v.water_cm > self.prev_cm)
+        self.prev_air, self.prev_cm = v.air, v.water_cm
+        if v.pos is None:
+            return
+        if self.origin is None:
+            self.origin = v.pos
+        self.measured = True
+        if not wet:
+            self.best = max(self.best, self.origin[1] - v.pos[1])
+
+    def score(self) -> float | None:
+        if not self.measured:
+            return None
+        return min(self.best, self.mined) if self.saw_mine_stats else self.best
 
 
 class Height(_PositionMetric):
@@ -254,50 +339,87 @@ class Height(_PositionMetric):
 
 
 class PitchUp(Metric):
-    """Largest angle above the horizon the agent looked at (degrees; −pitch in Minecraft's convention)."""
+    """Largest angle above the horizon the agent *held* (degrees; −pitch in Minecraft's convention).
+
+    Definition: the maximum over every run of ``hold_steps`` consecutive observations (default 10, half a
+    second at 20 fps) of the lowest upward angle within that run; a glance that sweeps past the sky does not
+    count. An episode shorter than ``hold_steps`` uses all its observations.
+    """
 
     name = "pitch_up"
     unit = "degrees"
+    params = {"hold_steps": int}
+    required = {"hold_steps": False}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        self.hold = int(params.get("hold_steps", 10))
+        if self.hold < 1:
+            raise ValueError(f"pitch_up: hold_steps must be >= 1, got {self.hold}")
+        self.window: list[float] = []
         self.best = -90.0
 
     def update(self, v: StepView) -> None:
         if v.pitch is None:
             return
+        self.window = (self.window + [-v.pitch])[-self.hold:]
+        if len(self.window) == self.hold:
+            self.best = max(self.best, min(self.window))
         self.measured = True
-        self.best = max(self.best, -v.pitch)
 
     def score(self) -> float | None:
-        return self.best if self.measured else None
-
+        if not self.measured:
+            return None
+        return self.best if len(self.window) == self.hold else min(self.window)
 
 class GuiOpenSteps(Metric):
-    """Number of steps with a GUI (the inventory screen) open."""
+    """Steps with the inventory screen open, opened by the agent's own ``inventory`` key.
+
+    Definition: a screen counts from the step where the GUI went from closed to open, if the agent pressed
+    ``inventory`` on that step or on one of the ``key_window - 1`` steps before it (default 3: Minecraft may show
+    the screen a tick or two after the key press), until it closes. Screens opened otherwise (``use`` on a crafting table,
+    chest or furnace; the death screen; a GUI already open at reset) do not count, nor do steps with zero
+    health. Without actions (a hand-made observation list) no screen can be attributed, so nothing counts.
+    """
 
     name = "gui_open_steps"
     unit = "steps"
+    params = {"key_window": int}
+    required = {"key_window": False}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
+        self.window = int(params.get("key_window", 3))
         self.count = 0
+        self.prev_open: bool | None = None
+        self.own_screen = False
+        self.since_press: int | None = None  # steps since the last inventory key press
 
     def update(self, v: StepView) -> None:
+        if v.action is not None:
+            pressed = _num(v.action.get("inventory")) == 1
+            self.since_press = 0 if pressed else (None if self.since_press is None else self.since_press + 1)
         if v.gui_open is None:
             return
         self.measured = True
-        self.count += int(v.gui_open)
+        if v.gui_open and self.prev_open is False:
+            self.own_screen = self.since_press is not None and self.since_press < self.window
+        if not v.gui_open or (v.life is not None and v.life <= 0):
+            self.own_screen = False
+        self.prev_open = v.gui_open
+        self.count += int(v.gui_open and self.own_screen)
 
     def score(self) -> float | None:
         return float(self.count) if self.measured else None
 
 
 class WaterSteps(Metric):
-    """Number of steps spent in water.
+    """Number of steps spent swimming.
 
-    A step counts when the backend says so explicitly (``in_water``), when Minecraft's water-movement
-    statistics grew since the previous step, or when the agent is using up breath (head under water).
+    Definition: a step counts when the backend says so explicitly (``in_water``), when Minecraft's
+    water-movement statistics grew since the previous step, or when the agent is using up breath (air lower
+    than on the previous step, or stuck at 0 while drowning). Air *refilling* after surfacing (air below the
+    maximum but rising) does not count: that is time out of the water.
     """
 
     name = "water_steps"
@@ -307,6 +429,7 @@ class WaterSteps(Metric):
         super().__init__(**params)
         self.count = 0
         self.prev_cm: float | None = None
+        self.prev_air: float | None = None
 
     def update(self, v: StepView) -> None:
         signals = []
@@ -316,7 +439,9 @@ class WaterSteps(Metric):
             signals.append(self.prev_cm is not None and v.water_cm > self.prev_cm)
             self.prev_cm = v.water_cm
         if v.air is not None:
-            signals.append(v.air < MAX_AIR)
+            prev = self.prev_air
+            signals.append(prev is not None and (v.air < prev or (v.air == 0 and prev == 0)))
+            self.prev_air = v.air
         if not signals:
             return
         self.measured = True

@@ -25,7 +25,7 @@ STYLES = ("plain", "colloquial")
 SOURCES = ("steve1_paper", "extra")
 _TOP_KEYS = {"version", "defaults", "tasks"}
 _DEFAULT_KEYS = {"max_steps"}
-_TASK_KEYS = {"name", "source", "prompt_en", "zh", "max_steps", "metric", "notes"}
+_TASK_KEYS = {"name", "source", "prompt_en", "zh", "max_steps", "metric", "notes", "allow_early_end"}
 _PHRASING_KEYS = {"text", "script", "style"}
 
 
@@ -49,11 +49,12 @@ class MetricSpec:
         """``score >= threshold``; None when the metric could not be measured."""
         return None if score is None else bool(score >= self.threshold)
 
-    def evaluate(self, steps: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> tuple[float | None, bool | None]:
-        """Score and success of a whole episode given its ``(obs, info)`` pairs (reset first)."""
+    def evaluate(self, steps: Iterable[tuple[Any, ...]]) -> tuple[float | None, bool | None]:
+        """Score and success of a whole episode given its ``(obs, info)`` or ``(obs, info, action)`` tuples
+        (reset first; the action is the one that led to that observation)."""
         metric = self.make()
-        for obs, info in steps:
-            metric.update(StepView.from_obs(obs, info))
+        for obs, info, *action in steps:
+            metric.update(StepView.from_obs(obs, info, action[0] if action else None))
         score = metric.score()
         return score, self.success(score)
 
@@ -67,6 +68,8 @@ class Task:
     max_steps: int
     metric: MetricSpec
     notes: str = ""
+    # STEVE-1 runs every episode for a fixed length; an env that ends one early is an env fault unless this is set
+    allow_early_end: bool = False
 
     def zh_for_episode(self, episode: int) -> Phrasing:
         """The Chinese phrasing used for ``episode`` (rotates through the list; same for every method)."""
@@ -86,6 +89,12 @@ def _check_keys(d: Mapping[str, Any], allowed: set[str], where: str) -> None:
 def _positive_int(v: Any, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
         raise _fail(where, f"must be a positive integer, got {v!r}")
+    return v
+
+
+def _bool(v: Any, where: str) -> bool:
+    if not isinstance(v, bool):
+        raise _fail(where, f"must be true or false, got {v!r}")
     return v
 
 
@@ -190,6 +199,7 @@ def parse_tasks(data: Mapping[str, Any]) -> list[Task]:
                 max_steps=_positive_int(max_steps, f"{where}.max_steps"),
                 metric=_parse_metric(t.get("metric"), f"{where}.metric"),
                 notes=str(t.get("notes", "")),
+                allow_early_end=_bool(t.get("allow_early_end", False), f"{where}.allow_early_end"),
             )
         )
     return tasks

@@ -1,4 +1,6 @@
-"""Episode videos (MP4, mp4v) with the instruction overlaid, in Chinese when a CJK font is available."""
+"""Videos with text overlaid (Chinese when a CJK font is available): H.264 MP4 that browsers play, written
+with PyAV (``pip install "zh-steve[video]"``; its wheels bundle libx264), else OpenCV's MPEG-4 Part 2
+(``mp4v``: plays in VLC, not in most browsers) with a warning. Text is drawn with Pillow."""
 
 from __future__ import annotations
 
@@ -66,29 +68,104 @@ def _overlay_strip(lines: list[str], width: int, font_px: int) -> tuple[np.ndarr
     return arr[..., :3].astype(np.float32), arr[..., 3:].astype(np.float32) / 255.0
 
 
-class EpisodeVideo:
-    """Write RGB frames to ``path`` (MP4, mp4v) with a text overlay at the top."""
+_warned_fallback = False
 
-    def __init__(self, path: str | Path, lines: list[str], fps: int = 20) -> None:
+
+def _have_pyav() -> bool:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class VideoWriter:
+    """RGB frames → MP4: H.264 (yuv420p, even size) via PyAV when installed, else OpenCV mp4v with a warning."""
+
+    def __init__(self, path: str | Path, fps: int = 20, prefer: str = "h264") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.lines, self.fps = lines, fps
-        self.writer: cv2.VideoWriter | None = None
-        self.strip: tuple[np.ndarray, np.ndarray] | None = None
+        self.fps = fps
+        self.codec = "h264" if prefer == "h264" and _have_pyav() else "mp4v"
+        if self.codec == "mp4v" and prefer == "h264":
+            global _warned_fallback
+            if not _warned_fallback:
+                warnings.warn("PyAV is not installed: writing MPEG-4 Part 2 (mp4v) with OpenCV, which most browsers "
+                              'cannot play. pip install "zh-steve[video]" for H.264.', stacklevel=2)
+                _warned_fallback = True
+        self._av: tuple | None = None
+        self._cv: cv2.VideoWriter | None = None
+        self.size: tuple[int, int] | None = None
+        self.frames = 0
 
-    def add(self, frame_rgb: np.ndarray) -> None:
+    def write(self, frame_rgb: np.ndarray) -> None:
         h, w = frame_rgb.shape[:2]
-        if self.writer is None:
-            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            self.strip = _overlay_strip(self.lines, w, max(12, h // 24))
-        rgb, alpha = self.strip  # type: ignore[misc]
+        if self.size is None:
+            self.size = (w + w % 2, h + h % 2) if self.codec == "h264" else (w, h)
+            if self.codec == "h264":
+                import av
+
+                container = av.open(str(self.path), mode="w")
+                stream = container.add_stream("libx264", rate=self.fps)
+                stream.width, stream.height = self.size
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": "20", "preset": "veryfast"}
+                self._av = (av, container, stream)
+            else:
+                self._cv = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+        if self._av is not None:
+            av, container, stream = self._av
+            if (w, h) != self.size:  # yuv420p needs even sides: repeat the last row/column
+                frame_rgb = np.pad(frame_rgb, ((0, self.size[1] - h), (0, self.size[0] - w), (0, 0)), mode="edge")
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")):
+                container.mux(packet)
+        else:
+            self._cv.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))  # type: ignore[union-attr]
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._av is not None:
+            _, container, stream = self._av
+            for packet in stream.encode():
+                container.mux(packet)
+            container.close()
+            self._av = None
+        if self._cv is not None:
+            self._cv.release()
+            self._cv = None
+
+
+class TextOverlay:
+    """Blends a dark strip with text lines over the top of frames; re-renders only when the text changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._strip: tuple[np.ndarray, np.ndarray] | None = None
+
+    def apply(self, frame_rgb: np.ndarray, lines: list[str]) -> np.ndarray:
+        h, w = frame_rgb.shape[:2]
+        key = (tuple(lines), w, h)
+        if key != self._key:
+            self._strip, self._key = _overlay_strip(list(lines), w, max(12, h // 24)), key
+        rgb, alpha = self._strip  # type: ignore[misc]
         sh = min(rgb.shape[0], h)
         out = frame_rgb.copy()
         top = out[:sh].astype(np.float32)
         out[:sh] = (top * (1 - alpha[:sh]) + rgb[:sh] * alpha[:sh]).astype(np.uint8)
-        self.writer.write(cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+        return out
+
+
+class EpisodeVideo:
+    """Write RGB frames to ``path`` (MP4) with a fixed text overlay at the top."""
+
+    def __init__(self, path: str | Path, lines: list[str], fps: int = 20) -> None:
+        self.path = Path(path)
+        self.lines = lines
+        self.writer = VideoWriter(path, fps)
+        self.overlay = TextOverlay()
+
+    def add(self, frame_rgb: np.ndarray) -> None:
+        self.writer.write(self.overlay.apply(frame_rgb, self.lines))
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
+        self.writer.close()

@@ -79,6 +79,14 @@ def test_timings_hold_numbers_and_info_holds_facts(agent):
         ("砍樹", "zh", "zh", True, False)
 
 
+def test_agents_satisfy_the_protocol_eval_uses(agent):
+    from eval.baselines import RandomAgent
+    from eval.methods import GoalAgent
+
+    assert isinstance(agent, GoalAgent) and isinstance(RandomAgent(), GoalAgent)
+    assert not isinstance(object(), GoalAgent)
+
+
 def test_set_instruction_keeps_memory_reset_clears_it(agent):
     agent.reset("挖泥土")
     for obs in _frames(3, 64, 64, seed=1):

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from zh_steve.errors import ConfigError
+from zh_steve.alignment_layer import MLPArchitecture
 from alignment.ladder import AlignmentData, MLPConfig, RidgeConfig, SplitData, evaluate, fit_mean, fit_ridge, train_mlp
 
 
@@ -41,7 +42,8 @@ def synthetic(nonlinear: bool, seed: int = 0, classes: int = 600, per_class: int
                          target_identity="syn:y")
 
 
-MLP = MLPConfig(hidden_dims=[128, 128], dropout=0.0, epochs=40, patience=40, lr=3e-3, batch_size=64,
+MLP = MLPConfig(architecture=MLPArchitecture(hidden_dims=[128, 128], dropout=0.0), epochs=40,
+                patience=40, lr=3e-3, batch_size=64,
                 warmup_steps=20, weight_decay=0.0)
 
 
@@ -83,7 +85,7 @@ def test_mlp_starts_at_the_ridge_solution_and_is_reproducible():
     zero = train_mlp(data, ridge, MLPConfig(epochs=1, patience=1, lr=1e-12, warmup_steps=1), seed=0, log=log.append)
     x = data.splits["test"].x
     assert torch.allclose(zero(x), ridge(x), atol=1e-4)
-    cfg = MLPConfig(hidden_dims=[32], epochs=3, patience=3, dropout=0.1)
+    cfg = MLPConfig(architecture=MLPArchitecture(hidden_dims=[32], dropout=0.1), epochs=3, patience=3)
     a = train_mlp(data, ridge, cfg, seed=1)
     b = train_mlp(data, ridge, cfg, seed=1)
     assert torch.equal(a(x), b(x))
@@ -92,7 +94,8 @@ def test_mlp_starts_at_the_ridge_solution_and_is_reproducible():
 def test_nce_over_all_prompts_option_runs():
     data = synthetic(nonlinear=True, classes=200)
     ridge, _ = fit_ridge(data)
-    layer = train_mlp(data, ridge, MLPConfig(hidden_dims=[32], epochs=2, patience=2, nce_candidates="all"), seed=0)
+    cfg = MLPConfig(architecture=MLPArchitecture(hidden_dims=[32]), epochs=2, patience=2, nce_candidates="all")
+    layer = train_mlp(data, ridge, cfg, seed=0)
     assert layer(data.splits["val"].x).shape == (data.splits["val"].x.shape[0], 32)
     with pytest.raises(ConfigError, match="nce_candidates"):
         MLPConfig(nce_candidates="some")
@@ -137,7 +140,7 @@ def test_early_stopping_keeps_only_epochs_within_the_r2_floor():
     data = synthetic(nonlinear=True, classes=200)
     ridge, rows = fit_ridge(data)
     ridge_r2 = evaluate({"ridge": ridge}, data)["val"]["ridge"]["r2"]
-    cfg = MLPConfig(hidden_dims=[64], epochs=4, patience=4, w_mse=0.0, w_cos=0.0, lr=3e-3, dropout=0.0,
+    cfg = MLPConfig(architecture=MLPArchitecture(hidden_dims=[64], dropout=0.0), epochs=4, patience=4, w_mse=0.0, w_cos=0.0, lr=3e-3,
                     warmup_steps=5)
     log: list[dict] = []
     free = train_mlp(data, ridge, cfg, seed=0, log=log.append)
@@ -148,3 +151,112 @@ def test_early_stopping_keeps_only_epochs_within_the_r2_floor():
     ok = [r for r in log if r["val_r2"] >= floor]
     assert m["r2"] >= floor - 1e-9
     assert m["top1"] == pytest.approx(max(r["val_top1"] for r in ok))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# identity-aware rungs, anchors, norm calibration
+# ----------------------------------------------------------------------------------------------------------
+
+def rotated(seed: int = 0, classes: int = 300, d: int = 24, scale: float = 2.0, noise: float = 0.02) -> AlignmentData:
+    """Targets are a scaled rotation of the (class-level) inputs plus an offset: y = s·x_c·Q + 5."""
+    g = torch.Generator().manual_seed(seed)
+    xc = torch.randn(classes, d, generator=g)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=g))
+    y = scale * xc @ q + 5.0
+    cls = torch.arange(classes).repeat_interleave(3)
+    x = xc[cls] + noise * torch.randn(cls.numel(), d, generator=g)
+    parts = {"train": torch.arange(0, 200), "val": torch.arange(200, 250), "test": torch.arange(250, 300)}
+    splits = {k: SplitData(x[torch.isin(cls, v)], cls[torch.isin(cls, v)]) for k, v in parts.items()}
+    return AlignmentData(splits, y, parts["train"], source_identity="syn:x", target_identity="syn:y")
+
+
+def test_identity_rung_is_exactly_no_map():
+    from alignment.ladder import fit_identity
+
+    data = synthetic(nonlinear=False, d_in=32, d_out=32)
+    layer = fit_identity(data)
+    x = data.splits["val"].x
+    assert torch.allclose(layer(x), x, atol=1e-4)
+    assert fit_identity(synthetic(nonlinear=False, d_in=32, d_out=16)) is None  # sizes differ: no identity rung
+
+
+def test_procrustes_recovers_a_scaled_rotation_on_held_out_classes():
+    from alignment.ladder import fit_procrustes
+
+    data = rotated()
+    layer = fit_procrustes(data)
+    m = evaluate({"p": layer}, data)
+    assert m["test"]["p"]["top1"] == 1.0 and m["test"]["p"]["r2"] > 0.99
+    assert layer.config.kind == "procrustes"
+
+
+def test_ridge_toward_a_prior_interpolates_between_free_ridge_and_the_prior():
+    from alignment.ladder import fit_procrustes
+
+    data = rotated(noise=0.3)
+    prior = fit_procrustes(data)
+    huge, _ = fit_ridge(data, RidgeConfig(lambdas=[1e9]), prior=prior)
+    assert torch.allclose(huge.linear.weight, prior.linear.weight, atol=1e-4)   # λ → ∞: W = W0
+    zero_prior, _ = fit_ridge(data, RidgeConfig(lambdas=[1e9]))
+    assert zero_prior.linear.weight.abs().max() < 1e-3                           # toward 0: W → 0
+    small, _ = fit_ridge(data, RidgeConfig(lambdas=[1e-6]), prior=prior)
+    free, _ = fit_ridge(data, RidgeConfig(lambdas=[1e-6]))
+    assert torch.allclose(small.linear.weight, free.linear.weight, atol=1e-3)    # λ → 0: the prior is irrelevant
+    assert huge.config.prior == "procrustes" and free.config.prior == "zero"
+
+
+def test_anchors_join_the_closed_form_fit_with_their_weight():
+    from alignment.ladder import AnchorData
+
+    data = rotated()
+    ridge, _ = fit_ridge(data, RidgeConfig(lambdas=[1e-3]))
+    g = torch.Generator().manual_seed(1)
+    ax = torch.randn(50, 24, generator=g)
+    data.anchors = AnchorData(ax, torch.zeros(50, 24), weight=0.0)    # weight 0: no effect
+    same, _ = fit_ridge(data, RidgeConfig(lambdas=[1e-3]))
+    assert torch.allclose(same.linear.weight, ridge.linear.weight, atol=1e-4)
+    data.anchors = AnchorData(ax, torch.zeros(50, 24), weight=50.0)   # heavy anchors pulling toward 0 change it
+    pulled, _ = fit_ridge(data, RidgeConfig(lambdas=[1e-3]))
+    assert not torch.allclose(pulled.linear.weight, ridge.linear.weight, atol=1e-2)
+
+
+def test_norm_calibration_fixes_the_norm_and_keeps_the_retrieval():
+    from alignment.ladder import calibrate_norm
+
+    data = synthetic(nonlinear=True)
+    ridge, _ = fit_ridge(data, RidgeConfig(lambdas=[3.0]))  # shrinkage: short predictions
+    before = evaluate({"r": ridge}, data)
+    assert before["train"]["r"]["norm_ratio"] < 0.99
+    calibrate_norm(ridge, data)
+    after = evaluate({"r": ridge}, data)
+    assert float(ridge.out_scale) > 1.0
+    assert after["train"]["r"]["norm_ratio"] == pytest.approx(1.0, abs=1e-3)
+    for split in ("val", "test"):
+        for k in ("top1", "top5", "mrr"):
+            assert after[split]["r"][k] == pytest.approx(before[split]["r"][k], abs=1e-9)
+
+
+def test_mlp_starts_from_any_linear_rung():
+    from alignment.ladder import fit_procrustes
+
+    data = rotated()
+    base = fit_procrustes(data)
+    layer = train_mlp(data, base, MLPConfig(epochs=1, patience=1, lr=1e-12, warmup_steps=1), seed=0)
+    x = data.splits["val"].x
+    assert torch.allclose(layer(x), base(x), atol=1e-4) and layer.config.prior == "procrustes"
+
+
+def test_mlp_fits_the_anchors_too():
+    from alignment.ladder import AnchorData
+
+    data = rotated()
+    base, _ = fit_ridge(data, RidgeConfig(lambdas=[1e-3]))
+    g = torch.Generator().manual_seed(2)
+    data.anchors = AnchorData(torch.randn(64, 24, generator=g), torch.randn(64, 24, generator=g) + 5.0, weight=1.0)
+    cfg = MLPConfig(architecture=MLPArchitecture(hidden_dims=[16], dropout=0.0), epochs=2, patience=5, lr=1e-2,
+                    warmup_steps=1)
+    with_log, without_log = [], []
+    train_mlp(data, base, cfg, seed=0, log=with_log.append)
+    train_mlp(data, base, MLPConfig(**{**cfg.__dict__, "anchors": False}), seed=0, log=without_log.append)
+    assert with_log[1]["train_anchor_mse"] > 0 and without_log[1]["train_anchor_mse"] == 0
+    assert with_log[1]["train_loss"] != without_log[1]["train_loss"]

@@ -8,20 +8,21 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer, InvalidEmbeddingError
+from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer, InvalidEmbeddingError, MLPArchitecture
 from zh_steve.errors import CheckpointError, ConfigError, WeightsNotFoundError
 
 
 def _random_layer(kind: str, d_in: int = 16, d_out: int = 12, seed: int = 0) -> AlignmentLayer:
     g = torch.Generator().manual_seed(seed)
-    layer = AlignmentLayer(AlignmentConfig(kind=kind, in_dim=d_in, out_dim=d_out, hidden_dims=[20, 24],
-                                           source_encoder="src:test", target_encoder="tgt:test"))
+    layer = AlignmentLayer(AlignmentConfig(kind=kind, in_dim=d_in, out_dim=d_out,
+                                           mlp=MLPArchitecture(hidden_dims=[20, 24]), source_encoder="src:test", target_encoder="tgt:test"))
     with torch.no_grad():
         for p in (*layer.parameters(), *layer.buffers()):
             p.copy_(torch.randn(p.shape, generator=g))
         layer.x_std.abs_().add_(0.5)
         layer.y_std.abs_().add_(0.5)
         layer.y_mean.add_(20.0)  # MineCLIP-like offset
+        layer.out_scale.fill_(1.5)
     return layer.eval()
 
 
@@ -48,7 +49,7 @@ def test_default_shape_is_512_to_512():
 
 def test_mlp_starts_equal_to_ridge_and_output_keeps_raw_scale():
     ridge = _random_layer("ridge")
-    mlp = AlignmentLayer(AlignmentConfig(kind="mlp", in_dim=16, out_dim=12, hidden_dims=[20, 24]))
+    mlp = AlignmentLayer(AlignmentConfig(kind="mlp", in_dim=16, out_dim=12, mlp=MLPArchitecture(hidden_dims=[20, 24])))
     mlp.load_state_dict(ridge.state_dict(), strict=False)
     x = torch.randn(7, 16)
     assert torch.allclose(mlp(x), ridge(x))
@@ -95,7 +96,7 @@ def test_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="surprise"):
         AlignmentLayer.from_pretrained(tmp_path)
     with pytest.raises(ConfigError):
-        AlignmentConfig(kind="procrustes")
+        AlignmentConfig(kind="cubic")
 
 
 def test_bad_inputs():
@@ -113,3 +114,32 @@ def test_check_encoders():
     layer.check_encoders(source="src:test", target="tgt:test")
     with pytest.raises(ConfigError, match="retrain"):
         layer.check_encoders(source="chinese-clip:other")
+
+
+def test_format_1_layers_still_load(tmp_path):
+    """Layers saved before format 2 (flat MLP shape, no norm calibration) load unchanged."""
+    from safetensors.torch import load_file, save_file
+
+    layer = _random_layer("mlp")
+    layer.out_scale.fill_(1.0)  # what a format-1 layer computed
+    layer.save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg.update(cfg.pop("mlp"), format_version=1)
+    cfg.pop("prior")
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    state = load_file(str(tmp_path / "alignment.safetensors"))
+    state.pop("out_scale")
+    save_file(state, str(tmp_path / "alignment.safetensors"))
+    back = AlignmentLayer.from_pretrained(tmp_path)
+    assert back.config.mlp.hidden_dims == [20, 24] and float(back.out_scale) == 1.0
+    x = torch.randn(2, 16)
+    assert torch.allclose(back(x), layer(x))
+
+
+def test_out_scale_stretches_around_the_centre():
+    layer = _random_layer("ridge")
+    layer.out_scale.fill_(1.0)
+    x = torch.randn(4, 16)
+    y1 = layer(x)
+    layer.out_scale.fill_(2.0)
+    assert torch.allclose(layer(x) - layer.y_mean, 2 * (y1 - layer.y_mean), atol=1e-4)

@@ -9,8 +9,9 @@ import pytest
 import torch
 import yaml
 
-from alignment.train import main
+from alignment.train import RUNGS, main
 from zh_steve.alignment_layer import AlignmentLayer
+from zh_steve.text.language import route
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "alignment_tiny.yaml"
@@ -43,21 +44,29 @@ def tiny_run(tmp_path_factory):
 def test_tiny_run_writes_every_file(tiny_run):
     out, stdout = tiny_run[0]
     for name in ("alignment.safetensors", "config.json", "metrics.json", "train_log.jsonl", "pairs.jsonl",
-                 "train_config.json"):
+                 "train_config.json", "anchors.jsonl", "prompt_bank.safetensors", "prompt_bank.json"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     for split in ("train", "val", "test"):
-        for rung in ("mean", "ridge", "mlp"):
+        for rung in RUNGS:  # the tiny towers are both 512-d, so the identity rung exists too
             m = metrics[split][rung]
             assert {"top1", "top5", "mrr", "r2", "raw_cos", "centred_cos", "norm_ratio", "n"} <= set(m)
             assert m["n"] > 0
-    assert metrics["chosen"] in ("mean", "ridge", "mlp")
+    for rung in RUNGS[1:]:  # norm calibration: predictions sit at the targets' norms on train
+        assert metrics["train"][rung]["norm_ratio"] == pytest.approx(1.0, abs=0.01)
+    assert metrics["chosen"] in RUNGS
     from alignment.train import choose_rung
 
-    assert metrics["chosen"] == choose_rung(metrics["val"], 0.1)  # max_r2_drop in alignment_tiny.yaml
+    base = metrics["mlp_base"]
+    assert metrics["chosen"] == choose_rung(metrics["val"], 0.1, base)  # max_r2_drop in alignment_tiny.yaml
     val = metrics["val"]
-    eligible = [r for r in ("mean", "ridge", "mlp") if r != "mlp" or val[r]["r2"] >= val["ridge"]["r2"] - 0.1]
+    eligible = [r for r in RUNGS if r != "mlp" or val[r]["r2"] >= val[base]["r2"] - 0.1]
     assert val[metrics["chosen"]]["top1"] == max(val[r]["top1"] for r in eligible)
+    ff = metrics["freeform"]
+    assert ff["all"]["n"] == ff["seen"]["n"] + ff["unseen"]["n"] > 100 and ff["unseen"]["n"] > 30
+    assert set(ff["all"]["goal"]) == {"regress", "snap", "blend"}
+    assert ff["all"]["goal"]["snap"]["snap_rate"] == 1.0 and ff["all"]["goal"]["regress"]["snap_rate"] == 0.0
+    assert metrics["anchors"]["lexicon"] > 100
     pairs = (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(pairs) == metrics["pairs"]["pairs"]
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
@@ -70,11 +79,11 @@ def test_tiny_run_layer_loads_and_matches_its_rung(tiny_run):
     layer = AlignmentLayer.from_pretrained(out)
     cfg = json.loads((out / "config.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
-    assert cfg["kind"] == metrics["chosen"]
+    assert cfg["kind"] == {"ridge_prior": "ridge"}.get(metrics["chosen"], metrics["chosen"])
     assert cfg["source_encoder"].startswith("chinese-clip-text:") and cfg["target_encoder"].startswith("mineclip-text:")
     x = torch.randn(3, 512)
-    for rung in ("mean", "ridge", "mlp"):
-        assert AlignmentLayer.from_pretrained(out / "rungs" / rung).config.kind == rung
+    for rung in RUNGS:
+        assert AlignmentLayer.from_pretrained(out / "rungs" / rung).config.kind == {"ridge_prior": "ridge"}.get(rung, rung)
     assert torch.equal(layer(x), AlignmentLayer.from_pretrained(out / "rungs" / metrics["chosen"])(x))
 
 
@@ -160,20 +169,31 @@ def test_choose_rung_refuses_a_retrieval_win_that_wrecks_the_raw_geometry():
     val["ridge"]["top1"] = 0.0
     val["mean"]["top1"] = 0.0
     assert choose_rung(val, max_r2_drop=0.1) == "ridge"  # tie on top-1 → higher R²
+    # an isometry (Procrustes) keeps full-length deviations: lower R² than a shrunken ridge, still eligible
+    val = {"ridge": {"top1": 0.15, "r2": 0.0}, "procrustes": {"top1": 0.25, "r2": -0.35},
+           "mlp": {"top1": 0.30, "r2": -0.40}}
+    assert choose_rung(val, 0.1, mlp_base="procrustes") == "mlp"       # the MLP is judged against its own base
+    val["mlp"]["r2"] = -0.6
+    assert choose_rung(val, 0.1, mlp_base="procrustes") == "procrustes"
 
 
 @pytest.mark.parametrize("section,key,value,word", [
     ("ridge", "lambdas", "abc", "lambdas"),
     (None, "max_r2_drop", "abc", "max_r2_drop"),
     (None, "seed", "abc", "seed"),
-    ("mlp", "hidden_dims", [512, "wide"], "hidden_dims[1]"),
+    ("mlp.architecture", "hidden_dims", [512, "wide"], "mlp.architecture.hidden_dims[1]"),
+    ("anchors", "cedict_cap", 1.5, "anchors.cedict_cap"),
+    ("ridge", "priors", ["identity", "rotation"], "rotation"),
     ("pairs", "traditional", "yes", "traditional"),
     ("mlp", "patience", 0, "patience"),
 ])
 def test_wrong_value_types_are_one_line_config_errors(tmp_path, capsys, section, key, value, word):
     # from_dict checks keys only: these used to end in a TypeError traceback deep inside training
     cfg = yaml.safe_load(TINY.read_text())
-    (cfg[section] if section else cfg)[key] = value
+    node = cfg
+    for part in (section.split(".") if section else []):
+        node = node[part]
+    node[key] = value
     assert main(["--config", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("config error:") and word in err and len(err.splitlines()) == 1
@@ -189,14 +209,81 @@ def test_yaml_exponent_without_dot_is_a_number():
     assert cfg.mlp.lr == 1e-3 and cfg.ridge.lambdas == [0.01, 1.0]
 
 
-def test_training_encodes_what_the_agent_serves():
-    """Traditional phrasings are encoded after the agent's own Traditional → Simplified routing."""
-    from alignment.pairs import Pair
-    from alignment.train import served_text
-    from zh_steve.text.language import route
+def test_training_encodes_what_the_agent_serves(tmp_path):
+    """Every input goes through the agent's routing rule for the Chinese tower: Traditional → Simplified."""
+    from alignment.pairs import ClassInfo, Pair, PairSet
+    from alignment.train import TrainConfig, embed
 
-    trad = Pair(text="砍樹", class_id="chop a tree", split="train", lang="zh-Hant", source="compose", style="imperative")
-    simp = Pair(text="砍树", class_id="chop a tree", split="train", lang="zh-Hans", source="compose", style="imperative")
-    en = Pair(text="Chop A Tree", class_id="chop a tree", split="train", lang="en", source="compose", style="en")
-    assert served_text(trad) == served_text(simp) == route("砍樹").text_for_encoder == "砍树"
-    assert served_text(en) == "Chop A Tree"
+    class Recorder:
+        dim = 4
+
+        def __init__(self, identity):
+            self.identity, self.seen = identity, []
+
+        def encode(self, texts, batch_size=64, progress=False):
+            self.seen += texts
+            return torch.randn(len(texts), self.dim)
+
+    cls = [ClassInfo("chop a tree", "train", "compose", verb="chop", object="tree")]
+    pairs = [Pair(text=t, class_id="chop a tree", split="train", lang=lang, source="compose", style="imperative")
+             for t, lang in (("砍樹", "zh-Hant"), ("砍树", "zh-Hans"), ("Chop A Tree", "en"))]
+    src, tgt = Recorder("rec:src"), Recorder("rec:tgt")
+    data = embed(PairSet(pairs, cls, held_out={}), [], src, tgt, TrainConfig(cache_dir=str(tmp_path)))
+    assert sorted(src.seen) == sorted({route("砍樹", "zh").text_for_encoder, route("Chop A Tree", "zh").text_for_encoder})
+    assert sorted(src.seen) == ["Chop A Tree", "砍树"]
+    x = data.splits["train"].x
+    assert torch.equal(x[0], x[1]) and not torch.equal(x[0], x[2])
+
+
+def test_evaluate_cli_on_the_tiny_layer(tiny_run, tmp_path, capsys):
+    """python -m alignment.evaluate: rebuilds the source encoder from the run, prints and writes JSON."""
+    from alignment.evaluate import main as evaluate_main
+
+    out, _ = tiny_run[0]
+    tsv = tmp_path / "ff.tsv"
+    tsv.write_text("instruction\tprompt\n砍树\tchop down the tree, gather wood, pick up wood, chop it down, break "
+                   "tree\n跳一下\tjump\n騎馬\tride a horse\n", encoding="utf-8")
+    assert evaluate_main(["--layer", str(out), "--input", str(tsv), "--json", str(tmp_path / "r.json")]) == 0
+    text = capsys.readouterr().out
+    assert "seen" in text and "unseen" in text and "top1" in text
+    res = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert res["all"]["n"] == 3 and res["seen"]["n"] == 2 and res["unseen"]["n"] == 1
+    assert set(res["all"]["goal"]) == {"regress", "snap", "blend"}
+    assert res["source_encoder"].startswith("chinese-clip-text:")
+    assert evaluate_main(["--layer", str(out / "rungs" / "procrustes"), "--input", str(tsv), "--json",
+                          "--goal-mode", "snap"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["all"]["goal"]) == {"snap"}
+    tsv.write_text("砍树\tchop a giant\n", encoding="utf-8")
+    assert evaluate_main(["--layer", str(out), "--input", str(tsv)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ff.tsv:1: unknown class prompt" in err and len(err.splitlines()) == 1
+
+
+def test_explain_cli(tiny_run, tmp_path, capsys):
+    """python -m zh_steve.explain on an alignment config (its trained layer + bank) and on the tiny agent config."""
+    from zh_steve.explain import main as explain_main
+
+    out, _ = tiny_run[0]
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["out"] = str(out)
+    path = _write(tmp_path, cfg)
+    assert explain_main(["砍樹", "--config", str(path), "--top", "3", "--json"]) == 0
+    e = json.loads(capsys.readouterr().out)
+    assert e["route"]["traditional_to_simplified"] and e["route"]["text_for_encoder"] == "砍树"
+    assert len(e["top"]) == 3 and e["top"][0]["score"] >= e["top"][1]["score"] >= e["top"][2]["score"]
+    assert e["bank"]["origin"].startswith("saved with the layer") and e["goal"]["mode"] == "regress"
+    assert explain_main(["chop a tree", "--config", str(path), "--goal-mode", "snap"]) == 0
+    text = capsys.readouterr().out
+    assert "target (English) encoder directly" in text and "goal modes apply to Chinese" in text
+    assert explain_main(["砍树", "--config", str(path), "--goal-mode", "snap"]) == 0
+    assert "snap: nearest prompt" in capsys.readouterr().out
+    cfg["out"] = str(tmp_path / "untrained")
+    assert explain_main(["砍树", "--config", str(_write(tmp_path, cfg))]) == 2
+    assert "train it first" in capsys.readouterr().err
+    agent_cfg = yaml.safe_load((ROOT / "configs" / "agent_tiny.yaml").read_text())
+    agent_cfg["tiny"]["cache_dir"] = str(tmp_path / "tiny")
+    (tmp_path / "agent.yaml").write_text(yaml.safe_dump(agent_cfg), encoding="utf-8")
+    assert explain_main(["砍树", "--config", str(tmp_path / "agent.yaml"), "--top", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "tiny random weights" in text and "lexicon class prompts" in text and text.count("\n  ") == 2

@@ -11,7 +11,7 @@ import torch
 from zh_steve import check_weights
 from zh_steve.check_weights import check_weights_dir
 from zh_steve.checkpoint import file_md5
-from zh_steve.testing.tiny_weights import tiny_weights, write_hub_dir, write_official_dir
+from tiny_weights import tiny_weights, write_hub_dir, write_official_dir
 from payloads import RunsCode
 
 

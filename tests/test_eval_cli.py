@@ -36,7 +36,7 @@ def test_all_outputs_are_written(smoke_run):
 
 def test_results_rows_are_paired_and_labelled(smoke_run):
     rows = [json.loads(line) for line in (smoke_run / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 * 2 * 2 and all(r["status"] == "ok" for r in rows)
+    assert len(rows) == 2 * 2 * 3 and all(r["status"] == "ok" for r in rows)
     assert all(r["label"] == LABEL and r["test_double"] for r in rows)
     align = {(r["task"], r["episode"]): r for r in rows if r["method"] == "align"}
     trans = {(r["task"], r["episode"]): r for r in rows if r["method"] == "translate"}
@@ -46,6 +46,17 @@ def test_results_rows_are_paired_and_labelled(smoke_run):
         assert align[k]["instruction"] == align[k]["source_text"] and trans[k]["instruction"] == trans[k]["translation"]
         assert align[k]["embed_info"]["route"] == "zh" and trans[k]["embed_info"]["route"] == "en"
     assert any(k.startswith("embed.") and k != "embed.total_ms" for k in align[("wood", 0)]["goal_ms"])
+    # the control gets another task's Chinese phrasing (the fixed derangement) on the same seed
+    from eval.methods import control_pairs
+    from eval.tasks import load_tasks
+
+    suite = {t.name: t for t in load_tasks()}
+    other = control_pairs(list(suite.values()))
+    for r in rows:
+        if r["method"] == "control":
+            assert r["seed"] == align[(r["task"], r["episode"])]["seed"]
+            assert other[r["task"]] != r["task"]
+            assert r["instruction"] == suite[other[r["task"]]].zh_for_episode(r["episode"]).text
 
 
 def test_summary_has_both_methods_success_and_latency(smoke_run):
@@ -62,6 +73,10 @@ def test_summary_has_both_methods_success_and_latency(smoke_run):
     assert s["paired_difference"]["per_task"]["wood"]["n_pairs"] == 2
     md = (smoke_run / "summary.md").read_text()
     assert md.startswith(f"# {LABEL}") and "| wood |" in md and "align − translate" in md
+    # counts beside rates, the control comparison, and the data checks
+    assert "## Scores (count-based" in md and "align − control" in md and "## Data checks" in md
+    assert s["tasks"]["wood"]["control"]["n"] == 2 and s["tasks"]["wood"]["align"]["unit"] == "items"
+    assert s["comparisons"]["align − control"]["per_task"]["inventory"]["score"]["n"] == 2
 
 
 def test_help_and_bad_input_exit_cleanly(tmp_path):

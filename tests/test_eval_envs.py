@@ -150,8 +150,8 @@ def test_minerl_old_gym_tuple_is_split():
     assert split_done((obs, 1, False, True, {}))[2:4] == (False, True)
 
 
-@pytest.mark.parametrize("kind,words", [("minerl", ["JDK 8", "minerl@v1.0", "xvfb-run"]),
-                                        ("minedojo", ["JDK 8", "minedojo==0.1", "xvfb-run"])])
+@pytest.mark.parametrize("kind,words", [("minerl", ["JDK 8", "minerl@v1.0", "xvfb-run", "--env-python"]),
+                                        ("minedojo", ["JDK 8", "constraints/minedojo-backend.txt", "xvfb-run"])])
 def test_missing_backend_gives_install_steps(kind, words):
     if importlib.util.find_spec(kind) is not None:
         pytest.skip(f"{kind} is installed")
@@ -159,6 +159,13 @@ def test_missing_backend_gives_install_steps(kind, words):
         make_env(kind)
     for w in words:
         assert w in str(e.value)
+
+
+def test_backend_constraint_files_pin_the_old_stack(repo_root):
+    """The separate backend environments (resolved in CI by .ci/check-constraints) pin what the help says."""
+    pins = {f: (repo_root / "constraints" / f).read_text().split() for f in ("minerl-backend.txt", "minedojo-backend.txt")}
+    assert {"numpy==1.23.5", "gym==0.23.1"} <= set(pins["minerl-backend.txt"])
+    assert {"numpy==1.23.5", "gym==0.21.0", "minedojo==0.1"} <= set(pins["minedojo-backend.txt"])
 
 
 # ---------------------------------------------------------------- MineDojo conversion

@@ -30,12 +30,20 @@ def seq(*observations):
     return [(o, {}) for o in observations]
 
 
+def acted(*pairs):
+    """(obs, action) pairs → (obs, info, action) steps; the first is the reset (no action)."""
+    return [(o, {}, a) for o, a in pairs]
+
+
+INV_KEY, NOOP, USE = {"inventory": 1}, {"inventory": 0}, {"inventory": 0, "use": 1}
+
+
 # task → (episode that should succeed, episode that should fail)
 SCRIPTS = {
     "dig": (seq(obs(y=64), obs(y=63), obs(y=59)), seq(obs(y=64), obs(y=62), obs(y=70))),
     "dirt": (seq(obs(), obs(inv={"dirt": 0}), obs(inv={"dirt": 2})),
              seq(obs(inv={"dirt": 5}), obs(inv={"dirt": 5}), obs(inv={"grass_block": 3, "dirt": 5}))),
-    "sky": (seq(obs(pitch=0), obs(pitch=-30), obs(pitch=-75)), seq(obs(pitch=0), obs(pitch=-50), obs(pitch=80))),
+    "sky": (seq(obs(pitch=0), *[obs(pitch=-75)] * 10), seq(obs(pitch=0), *[obs(pitch=-50)] * 12, obs(pitch=-85))),
     "leaves": (seq(obs(), obs(mine={"oak_leaves": 1})),
                seq(obs(), obs(mine={"oak_log": 1}, inv={"oak_leaves": 3}))),
     "wood": (seq(obs(), obs(inv={"birch_log": 1})), seq(obs(), obs(inv={"oak_planks": 4}))),
@@ -44,7 +52,8 @@ SCRIPTS = {
     "explore": (seq(obs(), obs(x=20), obs(x=30, z=25), obs(x=0)), seq(obs(), obs(x=10, z=10), obs(x=0, z=0))),
     "swim": (seq(*[obs(water_cm=100.0 * i) for i in range(25)]), seq(*[obs(water_cm=100.0) for _ in range(25)])),
     "underwater": (seq(obs(air=300), obs(air=270), obs(air=290)), seq(obs(air=300), obs(air=290), obs(air=300))),
-    "inventory": (seq(obs(gui=False), obs(gui=True)), seq(obs(gui=False), obs(gui=False))),
+    "inventory": (acted((obs(gui=False), None), (obs(gui=True), INV_KEY)),
+                  acted((obs(gui=False), None), (obs(gui=True), USE), (obs(gui=True), NOOP))),
     "sand": (seq(obs(), obs(inv={"sand": 1})), seq(obs(), obs(inv={"sandstone": 3}))),
     "gravel": (seq(obs(), obs(inv={"flint": 1})), seq(obs(), obs(inv={"dirt": 1}))),
     "sapling": (seq(obs(), obs(inv={"oak_sapling": 1})), seq(obs(), obs(inv={"oak_leaves": 1}))),
@@ -70,7 +79,7 @@ def test_scores_are_the_documented_quantities():
     tasks = {t.name: t for t in load_tasks()}
     assert tasks["dig"].metric.evaluate(SCRIPTS["dig"][0])[0] == 5.0
     assert tasks["explore"].metric.evaluate(SCRIPTS["explore"][0])[0] == pytest.approx(np.hypot(30, 25))
-    assert tasks["sky"].metric.evaluate(SCRIPTS["sky"][0])[0] == 75.0
+    assert tasks["sky"].metric.evaluate(SCRIPTS["sky"][0])[0] == 75.0  # held for the 10-step window
     assert tasks["underwater"].metric.evaluate(SCRIPTS["underwater"][0])[0] == 30.0
     assert tasks["swim"].metric.evaluate(SCRIPTS["swim"][0])[0] == 24.0  # every step after the first moved in water
     assert tasks["dirt"].metric.evaluate(SCRIPTS["dirt"][1])[0] == 0.0  # dirt held at reset is not a gain
@@ -89,8 +98,58 @@ def test_water_steps_also_count_breath_and_explicit_flags():
 
 def test_gui_flag_is_read_from_info_as_well():
     m = METRICS["gui_open_steps"]()
-    m.update(StepView.from_obs({"pov": POV}, {"isGuiOpen": True}))
+    m.update(StepView.from_obs({"pov": POV}, {"isGuiOpen": False}))
+    m.update(StepView.from_obs({"pov": POV}, {"isGuiOpen": True}, INV_KEY))
     assert m.score() == 1.0
+
+
+def test_inventory_counts_only_screens_the_agent_opened_with_its_key():
+    spec = {t.name: t for t in load_tasks()}["inventory"].metric
+    own = acted((obs(), None), (obs(gui=True), INV_KEY), (obs(gui=True), NOOP), (obs(gui=False), INV_KEY))
+    assert spec.evaluate(own)[0] == 2.0
+    # a crafting table / chest opened with `use`, a GUI open at reset, and the death screen do not count
+    table = acted((obs(), None), (obs(gui=True), USE), (obs(gui=True), INV_KEY))
+    at_reset = acted((obs(gui=True), None), (obs(gui=True), INV_KEY))
+    death = [(o, {}, a) for o, a in [(obs(), None), (obs(gui=True), INV_KEY)]]
+    death[1][0]["life_stats"]["life"] = 0.0
+    assert [spec.evaluate(s)[0] for s in (table, at_reset, death)] == [0.0, 0.0, 0.0]
+    # the screen may appear a tick or two after the key press (within 3 steps), not later
+    late = acted((obs(), None), (obs(), INV_KEY), (obs(), NOOP), (obs(gui=True), NOOP), (obs(gui=True), NOOP))
+    too_late = acted((obs(), None), (obs(), INV_KEY), *[(obs(), NOOP)] * 3, (obs(gui=True), NOOP))
+    assert spec.evaluate(late)[0] == 2.0 and spec.evaluate(too_late)[0] == 0.0
+    # without actions nothing can be attributed to the agent
+    assert spec.evaluate(seq(obs(), obs(gui=True)))[0] == 0.0
+
+
+def test_sky_needs_the_angle_held_not_swept_past():
+    spec = {t.name: t for t in load_tasks()}["sky"].metric
+    sweep = seq(obs(pitch=0), obs(pitch=-89), *[obs(pitch=-20)] * 20)
+    assert spec.evaluate(sweep)[0] == 20.0
+    held = seq(obs(pitch=0), *[obs(pitch=-70)] * 9, obs(pitch=-65), *[obs(pitch=0)] * 5)
+    assert spec.evaluate(held)[0] == 65.0  # the lowest angle within the best 10-step run
+    assert spec.evaluate(seq(obs(pitch=-80), obs(pitch=-70)))[0] == 70.0  # shorter than the window: all of it
+
+
+def test_dig_counts_dug_blocks_not_falls_or_sinking():
+    spec = {t.name: t for t in load_tasks()}["dig"].metric
+    z = {"dirt": 0, "stone": 0}
+    dug = seq(obs(y=64, mine=z), obs(y=63, mine={"dirt": 1, "stone": 0}), obs(y=59, mine={"dirt": 1, "stone": 4}))
+    assert spec.evaluate(dug)[0] == 5.0
+    fell = seq(obs(y=64, mine=z), obs(y=60, mine={"dirt": 1, "stone": 0}), obs(y=40, mine={"dirt": 1, "stone": 0}))
+    assert spec.evaluate(fell)[0] == 1.0  # a ravine: 24 blocks down, 1 block broken
+    sank = seq(obs(y=64, mine=z), obs(y=60, air=290, mine=z), obs(y=55, air=280, mine=z))
+    assert spec.evaluate(sank)[0] == 0.0  # sinking in water is not digging
+
+
+def test_swim_does_not_count_air_refilling_after_surfacing():
+    m = METRICS["water_steps"]()
+    for air in (300, 290, 280, 285, 290, 295, 300):  # two steps diving, then four refilling on land
+        m.update(StepView.from_obs(obs(air=air)))
+    assert m.score() == 2.0
+    m = METRICS["water_steps"]()
+    for air in (300, 10, 0, 0, 0):  # drowning: air stuck at 0 still counts
+        m.update(StepView.from_obs(obs(air=air)))
+    assert m.score() == 4.0
 
 
 @pytest.mark.parametrize("name", sorted(METRICS))

@@ -7,7 +7,7 @@ import json
 import cv2
 import pytest
 
-from eval import run_tasks
+from eval import run_tasks, worker
 from eval.baselines import RandomAgent
 from eval.envs import FakeMinecraftEnv
 from eval.methods import make_methods
@@ -140,7 +140,7 @@ def test_ctrl_c_writes_the_summary_and_exits_130(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
             return super().step(action)
 
-    monkeypatch.setattr(run_tasks, "make_env", lambda kind, **kw: Interrupting(height=H, width=W))
+    monkeypatch.setattr(worker, "make_env", lambda kind, **kw: Interrupting(height=H, width=W))
     out = tmp_path / "run"
     code = run_tasks.main(["--env", "fake", "--agent-config", "random", "--methods", "align", "--tasks", "wood",
                            "--episodes", "3", "--max-steps", "3", "--out", str(out), "--no-progress"])
@@ -170,3 +170,27 @@ def test_video_overlay_without_a_cjk_font_warns_and_stays_ascii(tmp_path, monkey
         v.add(FakeMinecraftEnv(height=H, width=W).render())
         v.close()
     assert (tmp_path / "v.mp4").stat().st_size > 0
+
+
+def test_video_is_h264_with_pyav_and_mp4v_with_a_warning_without(tmp_path, monkeypatch):
+    av = pytest.importorskip("av")
+    from eval import video
+
+    frame = FakeMinecraftEnv(height=35, width=63).render()  # odd sides: padded to even for yuv420p
+    w = video.VideoWriter(tmp_path / "a.mp4")
+    for _ in range(3):
+        w.write(frame)
+    w.close()
+    with av.open(str(tmp_path / "a.mp4")) as c:
+        s = c.streams.video[0]
+        assert w.codec == "h264" and s.codec_context.name == "h264" and (s.width, s.height) == (64, 36)
+        assert sum(1 for _ in c.decode(video=0)) == 3
+    monkeypatch.setattr(video, "_have_pyav", lambda: False)
+    monkeypatch.setattr(video, "_warned_fallback", False)
+    with pytest.warns(UserWarning, match="PyAV is not installed"):
+        w = video.VideoWriter(tmp_path / "b.mp4")
+    w.write(frame)
+    w.close()
+    cap = cv2.VideoCapture(str(tmp_path / "b.mp4"))
+    assert w.codec == "mp4v" and cap.read()[0]
+    cap.release()

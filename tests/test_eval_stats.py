@@ -79,3 +79,17 @@ def test_percentiles():
     p = percentiles(list(range(1, 101)))
     assert p["p50"] == pytest.approx(50.5) and p["p95"] == pytest.approx(95.05) and p["n"] == 100
     assert math.isnan(percentiles([])["p50"])
+
+
+def test_mean_interval_matches_the_t_formula():
+    from eval.stats import mean_interval, paired_mean_difference, t975
+
+    r = mean_interval([1.0, 2.0, 3.0, 4.0])
+    half = 3.182 * np.std([1, 2, 3, 4], ddof=1) / 2
+    assert r.n == 4 and r.mean == 2.5 and r.low == pytest.approx(2.5 - half) and r.high == pytest.approx(2.5 + half)
+    assert np.isnan(mean_interval([3.0]).low) and mean_interval([]).n == 0
+    assert t975(30) == 2.042 and abs(t975(60) - 2.0003) < 0.002 and abs(t975(120) - 1.9799) < 0.002
+    d = paired_mean_difference([5.0, 6.0, 7.0], [1.0, 2.0, 3.0])
+    assert (d.n, d.mean, d.low, d.high) == (3, 4.0, 4.0, 4.0)  # a constant difference has no spread
+    with pytest.raises(ValueError):
+        paired_mean_difference([1.0], [])

@@ -9,7 +9,6 @@ import torch
 from conftest import golden_path
 from safetensors.torch import save_file
 
-from zh_steve.checkpoint import read_safetensors
 from zh_steve.errors import CheckpointError, UnsafeCheckpointError
 from zh_steve.policy import PolicyConfig, Steve1Policy, load_policy_weights
 from zh_steve.policy.loading import GOAL_KEYS
@@ -27,7 +26,7 @@ SETS = sorted(p.name[: -len(".config.json")] for p in golden_path().glob("vpt_po
 def small(request, golden_dir):
     cfg = json.loads((golden_dir / f"{request.param}.config.json").read_text())
     config = PolicyConfig.from_kwargs(cfg["policy_kwargs"], cfg["pi_head_kwargs"])
-    weights = read_safetensors(golden_dir / f"{request.param}.weights.safetensors")
+    weights = load_policy_state_dict(golden_dir / f"{request.param}.weights.safetensors")  # the users' reader
     return cfg, config, weights
 
 

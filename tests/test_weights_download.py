@@ -12,7 +12,7 @@ import pytest
 from zh_steve import download_weights as dw
 from zh_steve.errors import CheckpointError
 from zh_steve import hub
-from zh_steve.testing.tiny_weights import tiny_weights, write_hub_dir
+from tiny_weights import tiny_weights, write_hub_dir
 
 
 def _remote_file(path, lfs):

@@ -10,8 +10,7 @@ from zh_steve.policy.loading import load_policy_weights
 from zh_steve.prior import Steve1Prior
 from zh_steve.text.mineclip_text import MineClipTextConfig, MineClipTextModel
 from zh_steve.weights.resolve import LAYOUT_HUB, LAYOUT_OFFICIAL, WeightsSpec, resolve_weights
-from zh_steve.testing.sizes import TINY_FILE_TEXT
-from zh_steve.testing.tiny_weights import tiny_weights, write_hub_dir, write_official_dir
+from tiny_weights import TINY_FILE_TEXT, tiny_weights, write_hub_dir, write_official_dir
 
 
 @pytest.fixture(scope="module")

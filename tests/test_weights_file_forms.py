@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from zh_steve.checkpoint import manifest_shapes
 from zh_steve.published import ATTN_TEXT_PREFIX, HUB_TEXT_PREFIX
-from zh_steve.testing.sizes import TINY_FILE_TEXT
+from tiny_weights import TINY_FILE_TEXT
 from zh_steve.text.mineclip_text import MineClipTextConfig, MineClipTextModel
 from zh_steve.weights import Expectations, WeightsSpec, resolve_weights
 from zh_steve.weights.resolve import LAYOUT_OFFICIAL, LAYOUT_TEXT_BLOCK

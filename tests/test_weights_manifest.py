@@ -6,7 +6,7 @@ import torch
 
 from zh_steve.checkpoint import load_manifest, manifest_shapes
 from zh_steve.weights.expected import Expectations, hub_component, payload_bytes, split_hub_shapes
-from zh_steve.testing.publish import hub_state_dict_from_official
+from publish import hub_state_dict_from_official
 from zh_steve.weights.ranged import locate_block
 
 

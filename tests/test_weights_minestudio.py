@@ -11,8 +11,8 @@ from safetensors.torch import save_file
 from zh_steve.errors import CheckpointError
 from zh_steve.weights.expected import Expectations
 from zh_steve.weights.minestudio import OFFICIAL_BEHAVIOUR, HubCheckpoint, check_hub_config
-from zh_steve.testing.publish import official_hub_config
-from zh_steve.testing.tiny_weights import tiny_weights, write_hub_dir
+from publish import official_hub_config
+from tiny_weights import tiny_weights, write_hub_dir
 
 
 @pytest.fixture(scope="module")

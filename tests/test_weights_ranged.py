@@ -14,9 +14,9 @@ from zh_steve.errors import CheckpointError, WeightsNotFoundError
 from zh_steve import hub
 from zh_steve.weights.expected import HUB_TEXT_PREFIX
 from zh_steve.weights.minestudio import HubCheckpoint
-from zh_steve.weights.ranged import (fetch_tensor_block, locate_block, read_safetensors_header,
-                                     read_text_block_state_dict, verify_block_file)
-from zh_steve.testing.tiny_weights import tiny_weights, write_hub_dir
+from zh_steve.checkpoint import read_safetensors_header
+from zh_steve.weights.ranged import fetch_tensor_block, locate_block, read_text_block_state_dict, verify_block_file
+from tiny_weights import tiny_weights, write_hub_dir
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from zh_steve.errors import CheckpointError, WeightsNotFoundError
 from zh_steve import hub
 from zh_steve.weights.resolve import (LAYOUT_HUB, LAYOUT_OFFICIAL, LAYOUT_TEXT_BLOCK, WeightsSpec,
                                       default_cache_dir, resolve_weights)
-from zh_steve.testing.tiny_weights import tiny_weights, two_x_model_bytes, write_hub_dir, write_official_dir
+from tiny_weights import tiny_weights, two_x_model_bytes, write_hub_dir, write_official_dir
 
 REPO = "org/tiny-steve"
 

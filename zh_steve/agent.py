@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,6 +33,7 @@ from .assembly import AgentConfig, AgentParts, build
 from .errors import InvalidGoalError, InvalidInstructionError
 from .policy import sample_action
 from .precision import compute_context, prepare_parts
+from .goal import apply_goal_mode
 from .preprocess import preprocess_obs
 from .text.language import Lang, route
 
@@ -49,6 +50,7 @@ class InstructionInfo:
     traditional: bool  # converted from Traditional to Simplified
     text_for_encoder: str
     cache_hit: bool  # the MineCLIP-space vector came from the instruction cache
+    goal: dict[str, Any] | None = None  # goal-mode decision (zh_steve.goal) when computed (not on cache hits)
 
 
 @dataclass
@@ -101,6 +103,12 @@ class ZhSteveAgent:
             return
         self._goal = self._make_goal(instruction, lang)
 
+    def reseed(self, seed: int) -> None:
+        """Restart the prior-sample and action-sampling generators from ``seed`` (eval calls it per episode,
+        so an episode's actions do not depend on which episodes ran before it in this process)."""
+        self._prior_rng.manual_seed(int(seed))
+        self._action_rng.manual_seed(int(seed) + 1)
+
     def clear_instruction_cache(self) -> None:
         """Forget cached instruction embeddings (benchmarks call this so every embed is timed cold)."""
         self._cache.clear()
@@ -122,6 +130,7 @@ class ZhSteveAgent:
         ms: dict[str, float] = {"normalize_ms": _ms(t0)}
         key = (r.tower, r.text_for_encoder)
         vec = self._cache.get(key)
+        goal_decision = None
         info = InstructionInfo(instruction=instruction, route=r.tower, language=r.language,
                                traditional=r.traditional, text_for_encoder=r.text_for_encoder,
                                cache_hit=vec is not None)
@@ -134,10 +143,15 @@ class ZhSteveAgent:
                     zh = self.parts.chinese_encoder.encode([r.text_for_encoder])
                 with self._timer(ms, "alignment_ms"):
                     vec = self.parts.alignment(zh).float().cpu()
+                vec, goal_decision = apply_goal_mode(
+                    vec, self.config.goal_mode, self.config.alignment, self.config.goal_prompts,
+                    self.parts.mineclip_encoder if self.config.goal_prompts else None)
             else:
                 with self._timer(ms, "mineclip_text_ms"):
                     vec = self.parts.mineclip_encoder.encode([r.text_for_encoder]).float().cpu()
         _check_goal(vec, "MineCLIP-space text embedding")
+        if goal_decision is not None:
+            info = replace(info, goal=goal_decision)
         if self.config.instruction_cache_size > 0:
             self._cache[key] = vec.clone()
             while len(self._cache) > self.config.instruction_cache_size:

@@ -2,10 +2,13 @@
 
     x_s = (x − x_mean) / x_std                     standardise the input (train-set statistics)
     y_s = 0                                        kind "mean":  the mean target (the floor)
-        = linear(x_s)                              kind "ridge": closed-form ridge map
-        = linear(x_s) + mlp(x_s)                   kind "mlp":   ridge + residual MLP (last layer starts at 0)
-    y   = y_s · y_std + y_mean                     back to MineCLIP's raw scale; never L2-normalised
+        = linear(x_s)                              kinds "identity" | "procrustes" | "ridge": one affine map
+        = linear(x_s) + mlp(x_s)                   kind "mlp":   best linear map + residual MLP (last layer at 0)
+    y   = out_scale · y_s · y_std + y_mean         back to MineCLIP's raw scale; never L2-normalised
 
+``identity`` and ``procrustes`` are raw-space maps (y = x, y = s·(x − μx)R + μy) written as the same affine layer;
+``out_scale`` is the norm calibration (a scalar fitted on train so predictions sit at the targets' norms; it
+stretches the deviation from the centre, so centred-cosine retrieval is unchanged).
 The STEVE-1 prior was trained on raw MineCLIP ``encode_text`` vectors, so the output keeps that scale.
 Saved HF-style: ``alignment.safetensors`` (weights and statistics) + ``config.json`` (this config, including
 the identities of the source and target encoders it was trained for).
@@ -26,7 +29,9 @@ from .errors import ConfigError, WeightsNotFoundError, ZhSteveError
 
 WEIGHTS_NAME = "alignment.safetensors"
 CONFIG_NAME = "config.json"
-KINDS = ("mean", "ridge", "mlp")
+KINDS = ("mean", "identity", "procrustes", "ridge", "mlp")
+LINEAR_KINDS = ("identity", "procrustes", "ridge", "mlp")
+FORMAT_VERSION = 2
 
 
 class InvalidEmbeddingError(ZhSteveError, ValueError):
@@ -34,30 +39,53 @@ class InvalidEmbeddingError(ZhSteveError, ValueError):
 
 
 @dataclass
+class MLPArchitecture:
+    """The residual MLP's shape: the one object that goes YAML (``mlp.architecture``) → trainer → layer config."""
+
+    hidden_dims: list[int] = field(default_factory=lambda: [512])  # in → 512 → out
+    activation: str = "gelu"           # gelu | relu
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.activation not in ("gelu", "relu"):
+            raise ConfigError(f"alignment activation must be 'gelu' or 'relu', got {self.activation!r}")
+        if any(h < 1 for h in self.hidden_dims):
+            raise ConfigError("alignment MLP hidden dims must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"alignment dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
 class AlignmentConfig:
     """Shape and provenance of an alignment layer."""
 
-    kind: str = "mlp"                  # mean | ridge | mlp
+    kind: str = "mlp"                  # mean | identity | procrustes | ridge | mlp
     in_dim: int = 512                  # Chinese-CLIP text feature size
     out_dim: int = 512                 # MineCLIP text feature size
-    hidden_dims: list[int] = field(default_factory=lambda: [512])  # MLP: in → 512 → out
-    activation: str = "gelu"           # gelu | relu
-    dropout: float = 0.0
+    mlp: MLPArchitecture = field(default_factory=MLPArchitecture)  # kind "mlp" only
     source_encoder: str = ""           # identity of the encoder whose raw output goes in
     target_encoder: str = ""           # identity of the encoder whose raw space comes out
     ridge_lambda: float | None = None  # the λ the ridge map was fitted with (informational)
-    format_version: int = 1
+    prior: str | None = None           # ridge: the map it was shrunk toward (zero | identity | procrustes); mlp: its base
+    format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"alignment kind must be one of {list(KINDS)}, got {self.kind!r}")
-        if self.activation not in ("gelu", "relu"):
-            raise ConfigError(f"alignment activation must be 'gelu' or 'relu', got {self.activation!r}")
-        if int(self.in_dim) < 1 or int(self.out_dim) < 1 or any(int(h) < 1 for h in self.hidden_dims):
+        if self.in_dim < 1 or self.out_dim < 1:
             raise ConfigError("alignment dims must be positive")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ConfigError(f"alignment dropout must be in [0, 1), got {self.dropout}")
-        self.hidden_dims = [int(h) for h in self.hidden_dims]
+        if self.kind == "identity" and self.in_dim != self.out_dim:
+            raise ConfigError(f"an identity alignment needs in_dim == out_dim, got {self.in_dim} and {self.out_dim}")
+
+
+def _upgrade_v1(raw: dict) -> dict:
+    """config.json written before format 2: the MLP shape was flat (hidden_dims, activation, dropout)."""
+    if raw.get("format_version", 1) >= 2:
+        return raw
+    raw = dict(raw)
+    raw["mlp"] = {k: raw.pop(k) for k in ("hidden_dims", "activation", "dropout") if k in raw}
+    raw["format_version"] = FORMAT_VERSION
+    return raw
 
 
 class ResidualMLP(nn.Module):
@@ -65,11 +93,12 @@ class ResidualMLP(nn.Module):
 
     def __init__(self, cfg: AlignmentConfig) -> None:
         super().__init__()
-        act = nn.GELU if cfg.activation == "gelu" else nn.ReLU
-        dims = [cfg.in_dim, *cfg.hidden_dims]
+        arch = cfg.mlp
+        act = nn.GELU if arch.activation == "gelu" else nn.ReLU
+        dims = [cfg.in_dim, *arch.hidden_dims]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), act(), nn.Dropout(cfg.dropout)]
+            layers += [nn.Linear(a, b), act(), nn.Dropout(arch.dropout)]
         self.hidden = nn.Sequential(*layers)
         self.out = nn.Linear(dims[-1], cfg.out_dim)
         nn.init.zeros_(self.out.weight)
@@ -80,7 +109,7 @@ class ResidualMLP(nn.Module):
 
 
 class AlignmentLayer(nn.Module):
-    """Standardiser + (mean | ridge | ridge + residual MLP) + de-standardiser, all stored in the state dict."""
+    """Standardiser + (mean | affine map | affine + residual MLP) + calibrated de-standardiser (all in the state dict)."""
 
     def __init__(self, config: AlignmentConfig) -> None:
         super().__init__()
@@ -89,7 +118,8 @@ class AlignmentLayer(nn.Module):
         self.register_buffer("x_std", torch.ones(config.in_dim))
         self.register_buffer("y_mean", torch.zeros(config.out_dim))
         self.register_buffer("y_std", torch.ones(config.out_dim))
-        self.linear = nn.Linear(config.in_dim, config.out_dim) if config.kind in ("ridge", "mlp") else None
+        self.register_buffer("out_scale", torch.ones(()))  # norm calibration (1 = none)
+        self.linear = nn.Linear(config.in_dim, config.out_dim) if config.kind in LINEAR_KINDS else None
         self.mlp = ResidualMLP(config) if config.kind == "mlp" else None
 
     # --- the three stages ---------------------------------------------------------------------------------
@@ -120,7 +150,7 @@ class AlignmentLayer(nn.Module):
         if not torch.isfinite(x).all():
             raise InvalidEmbeddingError("input embedding contains NaN or inf")
         x = x.to(device=self.x_mean.device, dtype=self.x_mean.dtype)
-        y = self.destandardize_output(self.map_standardized(self.standardize_input(x)))
+        y = self.destandardize_output(self.map_standardized(self.standardize_input(x)) * self.out_scale)
         return y.squeeze(0) if squeeze else y
 
     # --- provenance ---------------------------------------------------------------------------------------
@@ -160,8 +190,12 @@ class AlignmentLayer(nn.Module):
             raw = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise ConfigError(f"{directory / CONFIG_NAME} is not valid JSON: {e}") from e
-        config = from_dict(AlignmentConfig, raw, where=str(directory / CONFIG_NAME))
+        version = raw.get("format_version", 1) if isinstance(raw, dict) else 1
+        config = from_dict(AlignmentConfig, _upgrade_v1(raw) if isinstance(raw, dict) else raw,
+                           where=str(directory / CONFIG_NAME))
         layer = cls(config)
         state = read_safetensors(directory / WEIGHTS_NAME)
+        if version < 2:  # before the norm calibration existed
+            state.setdefault("out_scale", torch.ones(()))
         load_state_dict_strict(layer, state, what=f"alignment weights {directory / WEIGHTS_NAME}")
         return layer.to(device).eval()

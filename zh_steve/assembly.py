@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import torch
 
 from .config_utils import from_dict, load_config, resolve_device
 from .errors import ConfigError, WeightsNotFoundError
+from .goal import GOAL_MODES
 from .precision import STORAGE_DTYPES
 from .published import CHINESE_CLIP_HUB_ID
 from .testing.sizes import TINY_AGENT
@@ -65,6 +66,8 @@ class AgentConfig:
     action_sampling: str = "stochastic"  # stochastic (Gumbel-max, as STEVE-1) | argmax
     prior_sampling: str = "stochastic"  # stochastic (z ~ N(0, I), as STEVE-1) | deterministic (z = 0)
     instruction_cache_size: int = 64  # LRU of instruction → MineCLIP-space vector (before the prior)
+    goal_mode: str = "regress"  # regress | snap | blend (zh_steve.goal): what the prior gets for Chinese text
+    goal_prompts: str | None = None  # extra English prompts for the snap/blend bank (text file, one per line)
     tiny: TinyAgentConfig | None = None  # set → ignore weights paths and build a tiny random agent
 
     def __post_init__(self) -> None:
@@ -78,6 +81,8 @@ class AgentConfig:
             raise ConfigError(f"cond_scale must be a finite number or null, got {self.cond_scale!r}")
         if self.instruction_cache_size < 0:
             raise ConfigError("instruction_cache_size must be >= 0")
+        if self.goal_mode not in GOAL_MODES:
+            raise ConfigError(f"goal_mode must be one of {list(GOAL_MODES)}, got {self.goal_mode!r}")
         if isinstance(self.tiny, Mapping):
             self.tiny = from_dict(TinyAgentConfig, self.tiny, "agent config: tiny")
         elif self.tiny is True:
@@ -213,7 +218,7 @@ def build_parts(config: AgentConfig) -> AgentParts:
     a local dir, and the alignment layer trained by ``python -m alignment.train``."""
     from .alignment_layer import AlignmentLayer
     from .hub import local_snapshot
-    from .policy import Steve1Policy, load_policy_weights, policy_config
+    from .policy import policy_config, policy_from_state_dict
     from .prior import Steve1Prior
     from .text.chinese_clip import ChineseClipTextEncoder
     from .text.mineclip_text import MineClipTextEncoder
@@ -227,10 +232,9 @@ def build_parts(config: AgentConfig) -> AgentParts:
         )
     spec = WeightsSpec(weights_dir=config.weights, temperature=config.temperature,
                        allow_download=config.allow_download)
-    resolved = resolve_weights(WeightsSpec(**{**vars(spec), "need": ("policy", "prior")}))
+    resolved = resolve_weights(replace(spec, need=("policy", "prior")))
     settings = resolved.policy_kwargs()  # kwargs from 2x.model / hub config.json; temperature and its source
-    policy = Steve1Policy(policy_config(settings))
-    load_policy_weights(policy, resolved.policy_state_dict())
+    policy = policy_from_state_dict(resolved.policy_state_dict(), policy_config(settings))
     prior = Steve1Prior.from_state_dict(resolved.prior_state_dict())
     zh = ChineseClipTextEncoder.from_pretrained(local_snapshot(config.chinese_clip), device=device, dtype=dtype)
     alignment = AlignmentLayer.from_pretrained(config.alignment)
@@ -240,7 +244,7 @@ def build_parts(config: AgentConfig) -> AgentParts:
                "mineclip_text": "not loaded yet (loaded by the first English instruction)"}
 
     def load_mineclip() -> Any:
-        text = resolve_weights(WeightsSpec(**{**vars(spec), "need": ("mineclip_text",)}))
+        text = resolve_weights(replace(spec, need=("mineclip_text",)))
         sources["mineclip_text"] = text.describe()["mineclip_text"]
         return MineClipTextEncoder.from_state_dict(text.mineclip_text_state_dict(), device=device, dtype=dtype)
 

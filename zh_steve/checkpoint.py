@@ -149,8 +149,11 @@ def file_md5(path: str | Path) -> str:
     """Hex md5 of a file, streamed (published checkpoints are identified by md5, e.g. MineCLIP's attn.pth)."""
     import hashlib
 
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "md5").hexdigest()
+    digest = hashlib.md5()
+    with open(path, "rb") as f:  # chunked: hashlib.file_digest exists only from Python 3.11
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -12,19 +12,25 @@ Info = dict[str, Any]
 
 INSTALL_HELP = """\
 No Minecraft environment backend is installed. Install one of them (both need JDK 8 and internet access
-for their first build), or run the harness on the test double with --env fake (not Minecraft results):
+for their first build), or run the harness on the test double with --env fake (not Minecraft results).
+Their pins (numpy<1.24, an old gym) conflict with the agent's numpy 2, so give the backend a virtualenv of
+its own and point --env-python at it: the env then runs in that interpreter, the agent in this one.
 
   MineRL 1.0 (what VPT and STEVE-1 use; Minecraft 1.16.5):
     sudo apt-get install openjdk-8-jdk xvfb        # JDK 8 exactly; set JAVA_HOME to it
-    pip install "gym>=0.19,<=0.23.1" "numpy<1.24"
-    pip install git+https://github.com/minerllabs/minerl@v1.0.1   # builds MCP-Reborn with Gradle
-    xvfb-run -a python -m eval.run_tasks --env minerl ...
+    python3 -m venv ~/venvs/minerl
+    ~/venvs/minerl/bin/pip install -r constraints/minerl-backend.txt
+    ~/venvs/minerl/bin/pip install -c constraints/minerl-backend.txt git+https://github.com/minerllabs/minerl@v1.0.1
+    xvfb-run -a python -m eval.run_tasks --env minerl --env-python ~/venvs/minerl/bin/python ...
+  (or the Dockerfile in the repository root, which does all of this)
 
   MineDojo 0.1 (Minecraft 1.11.2; approximate action mapping, see eval/envs/minedojo_env.py):
     sudo apt-get install openjdk-8-jdk xvfb
-    pip install "pip<24.1" "setuptools==65.5.0" "wheel==0.38.4"
-    pip install --no-build-isolation "gym==0.21.0" "numpy<1.24" minedojo==0.1
-    xvfb-run -a python -m eval.run_tasks --env minedojo ...   # first reset builds the Malmo mod
+    python3 -m venv ~/venvs/minedojo
+    ~/venvs/minedojo/bin/pip install "pip<24.1" "setuptools==65.5.0" "wheel==0.38.4"
+    ~/venvs/minedojo/bin/pip install --no-build-isolation -r constraints/minedojo-backend.txt
+    xvfb-run -a python -m eval.run_tasks --env minedojo --env-python ~/venvs/minedojo/bin/python ...
+    # the first reset builds the Malmo mod
 """
 
 TEST_DOUBLE_LABEL = "TEST DOUBLE — not Minecraft results"

@@ -17,11 +17,31 @@ the harness, the metrics and the agent plumbing can be exercised end to end with
 - ``inventory`` toggles the GUI (``isGuiOpen``), ``ESC`` closes it; no movement while it is open.
 - ``crash_at_step=k`` makes step k fail: ``crash_mode="exception"`` raises once; ``"dead"`` raises
   :class:`EnvCrashedError` and every later call (close included) raises too, like a dead process.
+
+More fault modes, for the watchdog and the Ray workers (each names what it imitates):
+
+- ``hang_at_step=k`` (``hang_in="step"``, or ``"reset"``: the reset of that episode): the call blocks forever in
+  a way Python cannot interrupt from inside (a Minecraft that stopped answering its socket). Only a watchdog
+  that runs the env in another process (:class:`eval.envs.watchdog.SubprocessEnv`) can get out of it.
+- ``leak_mb_per_episode=m`` with ``oom_after_mb=M``: every reset keeps ``m`` MiB that are never freed (reported
+  in ``info["leaked_mb"]``); the reset that would pass ``M`` fails with ``MemoryError``, as a leaking
+  MineRL eventually does. ``--recycle-every`` (a fresh env every K episodes) avoids it.
+- ``kill_worker_at_step=k``: SIGKILL the evaluation worker that owns this env (``$ZS_EVAL_WORKER_PID``, set by
+  the Ray worker; else this process), like a worker lost to the OOM killer.
+- ``end_early_at_step=k``: step k returns ``terminated=True`` (an env that ends the episode on its own).
+- ``frozen=["location_stats", ...]``: those fields read as MineRL's zero fill (all zeros, never changing),
+  as when Minecraft does not report a field.
+- ``fault_once_dir=DIR``: each of the faults above fires only once per (fault, seed) across processes (a marker
+  file in DIR), so the retry of an episode on a fresh env succeeds.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,14 +79,59 @@ class FakeMinecraftEnv:
         width: int = 640,
         crash_at_step: int | None = None,
         crash_mode: str = "exception",
+        hang_at_step: int | None = None,
+        hang_in: str = "step",
+        leak_mb_per_episode: float = 0.0,
+        oom_after_mb: float | None = None,
+        kill_worker_at_step: int | None = None,
+        end_early_at_step: int | None = None,
+        frozen: list[str] | tuple[str, ...] = (),
+        fault_once_dir: str | None = None,
     ) -> None:
         if crash_mode not in ("exception", "dead"):
             raise ValueError(f"crash_mode must be 'exception' or 'dead', got {crash_mode!r}")
+        if hang_in not in ("step", "reset"):
+            raise ValueError(f"hang_in must be 'step' or 'reset', got {hang_in!r}")
         self.h, self.w = int(height), int(width)
         self.crash_at_step, self.crash_mode = crash_at_step, crash_mode
+        self.hang_at_step, self.hang_in = hang_at_step, hang_in
+        self.leak_mb_per_episode, self.oom_after_mb = float(leak_mb_per_episode), oom_after_mb
+        self.kill_worker_at_step, self.end_early_at_step = kill_worker_at_step, end_early_at_step
+        self.frozen = tuple(frozen)
+        self.fault_once_dir = fault_once_dir
+        self.leaked: list[bytearray] = []
         self.dead = False
         self.closed = False
+        self._first_reset = True
         self.reset(seed=0)
+        self._first_reset = False
+
+    # ---------------------------------------------------------------- fault injection
+    def _fires(self, fault: str) -> bool:
+        """Whether ``fault`` fires now: always, or once per (fault, seed) with ``fault_once_dir``."""
+        if self.fault_once_dir is None:
+            return True
+        os.makedirs(self.fault_once_dir, exist_ok=True)
+        marker = os.path.join(self.fault_once_dir, f"{fault}-{self.seed}")
+        try:
+            with open(marker, "x"):
+                return True
+        except FileExistsError:
+            return False
+
+    @staticmethod
+    def _block_forever() -> None:
+        while True:  # a blocked native call: nothing inside this process will end it
+            threading.Event().wait(3600)
+
+    def _leak(self) -> None:
+        if not self.leak_mb_per_episode:
+            return
+        held = len(self.leaked) * self.leak_mb_per_episode
+        if self.oom_after_mb is not None and held + self.leak_mb_per_episode > self.oom_after_mb:
+            raise MemoryError(f"fake Minecraft ran out of memory after leaking {held:.0f} MiB over "
+                              f"{len(self.leaked)} episodes")
+        self.leaked.append(bytearray(int(self.leak_mb_per_episode * (1 << 20))))
 
     # ---------------------------------------------------------------- world layout (fixed per seed)
     def _layout(self, seed: int) -> None:
@@ -114,6 +179,10 @@ class FakeMinecraftEnv:
     def reset(self, seed: int | None = None) -> tuple[Obs, Info]:
         self._check_alive()
         self.seed = int(seed) if seed is not None else 0
+        if not self._first_reset:
+            if self.hang_at_step is not None and self.hang_in == "reset" and self._fires("hang_reset"):
+                self._block_forever()
+            self._leak()
         self.holes: dict[tuple[int, int], int] = {}
         self.picked: set[tuple[int, int]] = set()
         self._layout(self.seed)
@@ -132,7 +201,7 @@ class FakeMinecraftEnv:
         self.breaking: tuple[str, int] | None = None
         self.pig_hp = 10
         self.t = 0
-        return self._obs(), {"isGuiOpen": self.gui, "test_double": True}
+        return self._obs(), self._info()
 
     def step(self, action: Mapping[str, Any]) -> tuple[Obs, float, bool, bool, Info]:
         self._check_alive()
@@ -142,6 +211,11 @@ class FakeMinecraftEnv:
                 self.dead = True
                 raise EnvCrashedError(f"fake Minecraft process died at step {self.t}")
             raise RuntimeError(f"fake env exception at step {self.t}")
+        if self.hang_in == "step" and self.t == self.hang_at_step and self._fires("hang"):
+            self._block_forever()
+        if self.t == self.kill_worker_at_step and self._fires("kill_worker"):
+            os.kill(int(os.environ.get("ZS_EVAL_WORKER_PID", os.getpid())), signal.SIGKILL)
+            time.sleep(60)  # the signal is on its way
         a = {k: _flag(v) for k, v in action.items() if k != "camera"}
         inv_key = a.get("inventory", False)
         if inv_key and not self.prev_inv_key:
@@ -158,7 +232,14 @@ class FakeMinecraftEnv:
         else:
             self.breaking = None
         self._water(a.get("jump", False))
-        return self._obs(), 0.0, False, False, {"isGuiOpen": self.gui, "test_double": True}
+        terminated = self.t == self.end_early_at_step and self._fires("end_early")
+        return self._obs(), 0.0, bool(terminated), False, self._info()
+
+    def _info(self) -> Info:
+        info: Info = {"isGuiOpen": self.gui, "test_double": True}
+        if self.leak_mb_per_episode:
+            info["leaked_mb"] = len(self.leaked) * self.leak_mb_per_episode
+        return info
 
     def close(self) -> None:
         if self.dead:
@@ -264,7 +345,7 @@ class FakeMinecraftEnv:
 
     # ---------------------------------------------------------------- observation
     def _obs(self) -> Obs:
-        return {
+        obs = {
             "pov": self.render(),
             "inventory": dict(self.inventory),
             "location_stats": {"xpos": self.x, "ypos": self.y, "zpos": self.z, "pitch": self.pitch, "yaw": self.yaw},
@@ -275,6 +356,12 @@ class FakeMinecraftEnv:
             "isGuiOpen": self.gui,
             "test_double": True,
         }
+        for key in self.frozen:  # MineRL's zero fill for a field Minecraft does not report
+            if key not in obs or key == "pov":
+                raise ValueError(f"frozen: unknown observation field {key!r}")
+            v = obs[key]
+            obs[key] = {k: 0 for k in v} if isinstance(v, dict) else type(v)(0)
+        return obs
 
     def render(self) -> np.ndarray:
         h, w = self.h, self.w

@@ -33,8 +33,8 @@ MineDojo's flat ``full_stats`` (only two-part stat keys go there), so the leaves
 unmeasurable on MineDojo. Minecraft 1.11.2 also looks different from the 1.16.5 VPT was trained on.
 
 Open: when a MineDojo step fails inside its bridge, ``MineDojoSim.step`` returns the *previous* observation
-with ``done=True`` and no error flag, so such an episode ends early as "terminated" and is scored on what it
-had reached; the adapter cannot tell this from a real end of episode.
+with ``done=True`` and no error flag; the adapter cannot tell this from a real end of episode, but the harness
+treats every early end as an env fault (retried, recorded) unless the task sets ``allow_early_end``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import torch
 from ..checkpoint import KeyReport, compare_keys, load_state_dict_strict
 from ..errors import CheckpointError
 from ..published import where_published
+from .config import PolicyConfig
 from .model import Steve1Policy
 
 GOAL_KEYS = ("net.mineclip_embed_linear.weight", "net.mineclip_embed_linear.bias")
@@ -42,3 +43,12 @@ def load_policy_weights(
     return load_state_dict_strict(
         policy, state_dict, what=what, allowed_missing=GOAL_KEYS if allow_missing_goal else (), hint=hint
     )
+
+
+def policy_from_state_dict(state_dict: Mapping[str, torch.Tensor], config: PolicyConfig,
+                           allow_missing_goal: bool = False, what: str = "policy weights") -> Steve1Policy:
+    """A :class:`Steve1Policy` of ``config`` with ``state_dict`` loaded strictly (see :func:`load_policy_weights`),
+    in eval mode."""
+    policy = Steve1Policy(config)
+    load_policy_weights(policy, state_dict, allow_missing_goal=allow_missing_goal, what=what)
+    return policy.eval()

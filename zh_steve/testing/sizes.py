@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-# policy trunk (official policy_kwargs keys) — shared by the tiny agent and the tiny weight files
+# policy trunk (official policy_kwargs keys) — shared by the tiny agent and the tiny weight files of the tests
 TINY_POLICY: dict[str, Any] = {"hidsize": 64, "attention_heads": 4, "n_recurrence_layers": 2, "impala_width": 1,
                                "attention_memory_size": 16, "timesteps": 8}
 # the tiny agent: policy trunk + prior
 TINY_AGENT: dict[str, Any] = {**TINY_POLICY, "prior_hidden_dim": 64, "prior_latent_dim": 16}
-# tiny weight files (zh_steve.testing.tiny_weights): prior and MineCLIP text tower
-TINY_FILE_PRIOR: dict[str, int] = {"input_dim": 512, "hidden_dim": 16, "latent_dim": 8}
-TINY_FILE_TEXT: dict[str, int] = {"embed_dim": 512, "width": 32, "layers": 1, "heads": 2, "context_length": 77,
-                                  "vocab_size": 1000}
 # tiny text towers of the tiny agent / tiny alignment run (real vocabularies and contexts)
 TINY_MINECLIP_TEXT: dict[str, int] = {"embed_dim": 512, "width": 64, "layers": 2, "heads": 4, "context_length": 77,
                                       "vocab_size": 49408}

@@ -32,7 +32,6 @@ from .batching import length_sorted_batches
 from ..published import CHINESE_CLIP_HUB_ID
 from .mineclip_text import state_dict_digest
 
-DEFAULT_MODEL = CHINESE_CLIP_HUB_ID  # (old name, kept importable)
 CONTEXT_LENGTH = 52
 TEXT_PREFIXES = ("text_model.", "text_projection.")
 

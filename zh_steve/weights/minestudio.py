@@ -20,25 +20,13 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import FLOAT_DTYPES, Shape, compare_keys
+from ..checkpoint import FLOAT_DTYPES, Shape, compare_keys, load_manifest
 from ..errors import CheckpointError, WeightsNotFoundError
 from ..published import HUB_CONFIG_FILE, HUB_REPO_ID, HUB_URL, HUB_WEIGHTS_FILE
 from .expected import COMPONENTS, Expectations, hub_component
 
 __all__ = ["HUB_CONFIG_FILE", "HUB_REPO_ID", "HUB_URL", "HUB_WEIGHTS_FILE", "OFFICIAL_BEHAVIOUR", "HubCheckpoint",
            "check_hub_config", "find_hub_file", "read_hub_config"]
-
-# settings of config.json -> policy_kwargs that change behaviour but not any tensor shape (official values)
-OFFICIAL_BEHAVIOUR: dict[str, Any] = {
-    "attention_mask_style": "clipped_causal",
-    "timesteps": 128,
-    "attention_memory_size": 256,
-    "recurrence_is_residual": True,
-    "pointwise_use_activation": False,
-    "init_norm_kwargs.group_norm_groups": 1,
-    "impala_kwargs.post_pool_groups": 1,
-}
-
 
 def _dig(d: Mapping[str, Any], dotted: str) -> Any:
     cur: Any = d
@@ -47,6 +35,15 @@ def _dig(d: Mapping[str, Any], dotted: str) -> Any:
             raise KeyError(dotted)
         cur = cur[part]
     return cur
+
+
+# settings of config.json -> policy_kwargs that change behaviour but not any tensor shape; official values from the
+# vpt_2x_model_kwargs manifest
+BEHAVIOUR_KEYS = ("attention_mask_style", "timesteps", "attention_memory_size", "recurrence_is_residual",
+                  "pointwise_use_activation", "init_norm_kwargs.group_norm_groups", "impala_kwargs.post_pool_groups")
+OFFICIAL_BEHAVIOUR: dict[str, Any] = {
+    k: _dig(load_manifest("vpt_2x_model_kwargs")["policy_kwargs"], k) for k in BEHAVIOUR_KEYS
+}
 
 
 def read_hub_config(path: str | Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import restricted_pickle_load, safe_torch_load
+from ..checkpoint import is_safetensors, restricted_pickle_load, safe_torch_load
 from ..config_utils import load_config
 from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError, WeightsNotFoundError
 from ..published import (ATTN_TEXT_PREFIX, COMPONENT_FILE, HUB_TEXT_PREFIX, OFFICIAL_FILES, POLICY_PREFIXES,
@@ -183,8 +183,6 @@ def read_state_dict(path: str | Path, component: str) -> dict[str, torch.Tensor]
     memory-mapped) or a safetensors file (only the component's tensors are read), in any key form
     :func:`component_keys` documents.
     """
-    from ..checkpoint import is_safetensors
-
     if component not in KEY_FORMS:
         raise KeyError(f"unknown component {component!r}; expected one of {list(KEY_FORMS)}")
     path = Path(path)
@@ -228,9 +226,6 @@ class PolicyKwargsFile:
 
     policy_kwargs: dict[str, Any]
     temperature: float | None
-
-
-TwoXModel = PolicyKwargsFile  # old name
 
 
 def read_policy_kwargs(path: str | Path) -> PolicyKwargsFile:

@@ -14,14 +14,19 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import Shape
-from ..published import ATTN_TEXT_PREFIX, COMPONENT_FILE, OFFICIAL_FILES, OFFICIAL_TEMPERATURE
-from ..weights.expected import Expectations
-from ..weights.minestudio import OFFICIAL_BEHAVIOUR
-from .publish import hub_state_dict_from_official, official_hub_config, save_hub_layout
-from .sizes import TINY_FILE_PRIOR, TINY_FILE_TEXT, TINY_POLICY
+from publish import hub_state_dict_from_official, official_hub_config, save_hub_layout
 
-# the goal / MineCLIP embedding size stays 512 as in the real models (config.json does not record it)
+from zh_steve.checkpoint import Shape
+from zh_steve.published import ATTN_TEXT_PREFIX, COMPONENT_FILE, OFFICIAL_FILES, OFFICIAL_TEMPERATURE
+from zh_steve.testing.sizes import TINY_POLICY
+from zh_steve.weights.expected import Expectations
+from zh_steve.weights.minestudio import OFFICIAL_BEHAVIOUR
+
+# policy trunk: the tiny agent's (zh_steve.testing.sizes); prior and MineCLIP text tower of the tiny files below.
+# The goal / MineCLIP embedding size stays 512 as in the real models (config.json does not record it).
+TINY_FILE_PRIOR: dict[str, int] = {"input_dim": 512, "hidden_dim": 16, "latent_dim": 8}
+TINY_FILE_TEXT: dict[str, int] = {"embed_dim": 512, "width": 32, "layers": 1, "heads": 2, "context_length": 77,
+                                  "vocab_size": 1000}
 # a few of the MineCLIP tensors STEVE-1 never reads, under their real names (shapes shrunk)
 _OTHER_MINECLIP: dict[str, Shape] = {
     "clip_model.logit_scale": (),
@@ -73,9 +78,9 @@ def _randomise(sd: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, t
 
 
 def tiny_weights(seed: int = 0, temperature: float = OFFICIAL_TEMPERATURE) -> TinyWeights:
-    from ..policy import PolicyConfig, Steve1Policy
-    from ..prior import PriorConfig, Steve1Prior
-    from ..text.mineclip_text import MineClipTextConfig, MineClipTextModel
+    from zh_steve.policy import PolicyConfig, Steve1Policy
+    from zh_steve.prior import PriorConfig, Steve1Prior
+    from zh_steve.text.mineclip_text import MineClipTextConfig, MineClipTextModel
 
     gen = torch.Generator().manual_seed(seed)
     kwargs, _ = PolicyConfig.full_size().to_kwargs()

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_manifest
-from ..errors import CheckpointError
-from ..published import HUB_CONFIG_FILE, HUB_WEIGHTS_FILE, POLICY_PREFIXES, PRIOR_PREFIX
+from zh_steve.checkpoint import load_manifest
+from zh_steve.errors import CheckpointError
+from zh_steve.published import HUB_CONFIG_FILE, HUB_WEIGHTS_FILE, POLICY_PREFIXES, PRIOR_PREFIX
 
 _ALIASES = ("image_encoder.", "reward_head.clip_model.")
 

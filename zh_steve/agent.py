@@ -164,7 +164,8 @@ class ZhSteveAgent:
         vec, info, ms = self.embed_instruction(instruction, lang)
         with torch.inference_mode(), self._timer(ms, "prior_ms"):
             goal = self.parts.prior.sample(
-                vec, generator=self._prior_rng if generator is None else generator, deterministic=self.config.prior_sampling == "deterministic",
+                vec, generator=self._prior_rng if generator is None else generator,
+                deterministic=self.config.prior_sampling == "deterministic",
             ).float()
         _check_goal(goal, "prior goal embedding")
         ms["total_ms"] = _ms(t0)

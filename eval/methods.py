@@ -51,6 +51,8 @@ class GoalAgent(Protocol):
 
     def clear_instruction_cache(self) -> None: ...
 
+    def reseed(self, seed: int) -> None: ...  # the runner reseeds per episode (rows independent of run order)
+
 
 def _reset(agent: GoalAgent, text: str, lang: str, setup: "GoalSetup") -> None:
     """``agent.reset`` timed; ``agent.timings["embed"]`` become ``embed.<stage>`` timings, ``instruction_info``
@@ -131,7 +133,7 @@ class ControlMethod:
         self.lang = lang
         self.name = "control" if lang == "zh" else "control-en"
 
-    def setup(self, agent: Any, task: Task, episode: int) -> GoalSetup:
+    def setup(self, agent: GoalAgent, task: Task, episode: int) -> GoalSetup:
         other = self.by_name[self.pairs[task.name]]
         if self.lang == "zh":
             p = other.zh_for_episode(episode)

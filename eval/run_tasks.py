@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("parallel workers (Ray) and shards")
     g.add_argument("--workers", type=int, default=1,
                    help="env+agent workers; > 1 runs them as Ray actors (pip install 'zh-steve[ray]')")
+    g.add_argument("--batch-envs", type=int, default=1, metavar="N",
+                   help="one process, N envs stepped together by one BatchedZhSteveAgent (one policy forward per "
+                        "step for all of them: the one-GPU setup); not with --workers > 1")
     g.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local Ray)")
     g.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs reserved per worker")
     g.add_argument("--worker-gpus", type=float, default=0.0,
@@ -150,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+        if args.batch_envs < 1:
+            raise ConfigError(f"--batch-envs must be >= 1, got {args.batch_envs}")
+        if args.batch_envs > 1 and args.workers > 1:
+            raise ConfigError("--batch-envs N runs one process with one batched agent; it does not combine with "
+                              "--workers > 1 (use one or the other)")
         if args.recycle_every is not None and args.recycle_every < 1:
             raise ConfigError(f"--recycle-every must be >= 1, got {args.recycle_every}")
         shard = parse_shard(args.shard)
@@ -178,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers == 1:
             env_factory = recipe.env_factory()
             first_env.append(env_factory())  # fail fast (e.g. backend not installed) before loading models
-            tasks, methods, agent, translator = recipe.build()
-            agent_info = agent.describe()
+            tasks, methods, agent, translator = recipe.build(batched=args.batch_envs > 1)
+            agent_info = agent._embedder.describe() if args.batch_envs > 1 else agent.describe()
             translator_info = translator.describe() if translator else None
         else:
             from .parallel import ParallelSettings, RayPool
@@ -216,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             "tasks_file_sha256": hashlib.sha256(Path(args.tasks_file).read_bytes()).hexdigest(),
             "shard": list(shard) if shard else None,
             "workers": args.workers,
+            "batch_envs": args.batch_envs,
             "env_options": recipe.env_kwargs,
             "env_timeouts_s": {"step": recipe.step_timeout, "reset": recipe.reset_timeout},
             "recycle_every": args.recycle_every,
@@ -229,7 +238,12 @@ def main(argv: list[str] | None = None) -> int:
                 def env_factory_first():
                     return first_env.pop() if first_env else env_factory()
 
-                rows = run_evaluation(tasks, methods, agent, env_factory_first, settings, meta)
+                if args.batch_envs > 1:
+                    from .batched import run_batched
+
+                    rows = run_batched(tasks, methods, agent, env_factory_first, settings, meta, args.batch_envs)
+                else:
+                    rows = run_evaluation(tasks, methods, agent, env_factory_first, settings, meta)
             else:
                 from .parallel import run_parallel
 

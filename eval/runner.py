@@ -121,87 +121,127 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+class EpisodeRun:
+    """One episode, step by step: ``start()`` (reseed, goal, env reset), ``step(action, policy_ms, stages)``
+    until ``done``, then ``row()``; ``close()`` always. Env exceptions surface as :class:`EnvFailure`.
+
+    :func:`run_episode` drives it with one agent; ``eval/batched.py`` drives many at once with one batched agent.
+    """
+
+    def __init__(self, env: MinecraftEnv, agent: Any, task: Task, method: Method, spec: EpisodeSpec,
+                 video_path: Path | None = None, label: str | None = None) -> None:
+        self.env, self.agent, self.task, self.method, self.spec = env, agent, task, method, spec
+        self.video_path, self.label = video_path, label
+        self.video: EpisodeVideo | None = None
+        self.policy_ms: list[float] = []
+        self.env_ms: list[float] = []
+        self.stage_sums: dict[str, float] = {}
+        self.steps, self.ended = 0, "max_steps"
+        self.finished = False
+
+    def start(self) -> Any:
+        spec = self.spec
+        self.agent.reseed(spec.seed)
+        self.goal = goal = self.method.setup(self.agent, self.task, spec.episode)
+        obs, info = _env_call(self.env.reset, seed=spec.seed)
+        self.metric = self.task.metric.make()
+        self.tracker = FieldTracker()
+        self._observe(StepView.from_obs(obs, info), obs)
+        if self.video_path is not None:
+            lines = [f"{spec.task} | {spec.method} | ep {spec.episode} | seed {spec.seed}", goal.source_text]
+            if goal.instruction != goal.source_text:
+                lines.append(f"→ {goal.instruction}")
+            if self.label:
+                lines.insert(0, self.label)
+            self.video = EpisodeVideo(self.video_path, lines)
+            self.video.add(obs["pov"])
+        self.finished = self.spec.max_steps <= 0
+        return obs
+
+    def _observe(self, view: StepView, obs: Any) -> None:
+        self.obs = obs
+        self.metric.update(view)
+        self.tracker.update(view)
+
+    @property
+    def done(self) -> bool:
+        return self.finished
+
+    def step(self, action: Any, policy_ms: float, stages: dict[str, Any] | None = None) -> None:
+        t1 = time.perf_counter()
+        obs, _reward, terminated, truncated, info = _env_call(self.env.step, action)
+        self.env_ms.append((time.perf_counter() - t1) * 1e3)
+        self.policy_ms.append(policy_ms)
+        for k, v in (stages or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.stage_sums[k] = self.stage_sums.get(k, 0.0) + float(v)
+        self._observe(StepView.from_obs(obs, info, action), obs)
+        if self.video is not None:
+            self.video.add(obs["pov"])
+        self.steps += 1
+        if terminated or truncated:
+            self.ended = "terminated" if terminated else "truncated"
+            if not self.task.allow_early_end:
+                # STEVE-1's loop runs a fixed length; a shorter episode would be scored on fewer steps
+                raise EnvFailure(f"the env ended the episode early ({self.ended}) at step {self.steps} of "
+                                 f"{self.spec.max_steps}; the task does not allow that (allow_early_end), so it "
+                                 "counts as an env fault")
+            self.finished = True
+        if self.steps >= self.spec.max_steps:
+            self.finished = True
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.close()
+            self.video = None
+
+    def row(self) -> dict[str, Any]:
+        goal, task, score = self.goal, self.task, self.metric.score()
+        return {
+            "status": "ok",
+            "instruction": goal.instruction,
+            "lang": goal.lang,
+            "source_text": goal.source_text,
+            "script": goal.script,
+            "style": goal.style,
+            "metric": task.metric.name,
+            "metric_params": dict(task.metric.params),
+            "unit": self.metric.unit,
+            "score": score,
+            "threshold": task.metric.threshold,
+            "success": task.metric.success(score),
+            "observed": self.tracker.summary(),
+            "steps": self.steps,
+            "ended_by": self.ended,
+            "translation": goal.translation,
+            "embed_info": goal.embed_info,
+            "goal_ms": goal.timings_ms,
+            "policy_step_ms": percentiles(self.policy_ms),
+            "env_step_ms": percentiles(self.env_ms),
+            "agent_step_stages_ms": {k: v / max(1, self.steps) for k, v in self.stage_sums.items()},
+            "step_times_ms": {"policy": [round(v, 3) for v in self.policy_ms],
+                              "env": [round(v, 3) for v in self.env_ms]},
+            "video": str(self.video_path) if self.video_path is not None else None,
+        }
+
+
 def run_episode(
     env: MinecraftEnv, agent: Any, task: Task, method: Method, spec: EpisodeSpec, video_path: Path | None = None,
     label: str | None = None,
 ) -> dict[str, Any]:
-    """Run one episode; env exceptions surface as :class:`EnvFailure`, anything else propagates."""
-    agent.reseed(spec.seed)
-    goal = method.setup(agent, task, spec.episode)
-    obs, info = _env_call(env.reset, seed=spec.seed)
-    metric = task.metric.make()
-    tracker = FieldTracker()
-    view = StepView.from_obs(obs, info)
-    metric.update(view)
-    tracker.update(view)
-    video = None
-    if video_path is not None:
-        lines = [f"{spec.task} | {spec.method} | ep {spec.episode} | seed {spec.seed}", goal.source_text]
-        if goal.instruction != goal.source_text:
-            lines.append(f"→ {goal.instruction}")
-        if label:
-            lines.insert(0, label)
-        video = EpisodeVideo(video_path, lines)
-        video.add(obs["pov"])
-    policy_ms: list[float] = []
-    env_ms: list[float] = []
-    stage_sums: dict[str, float] = {}
-    steps, ended = 0, "max_steps"
+    """Run one episode with one agent; env exceptions surface as :class:`EnvFailure`, anything else propagates."""
+    run = EpisodeRun(env, agent, task, method, spec, video_path, label)
     try:
-        for _ in range(spec.max_steps):
+        obs = run.start()
+        while not run.done:
             t0 = time.perf_counter()
             action = agent.act(obs)
-            t1 = time.perf_counter()
-            obs, _reward, terminated, truncated, info = _env_call(env.step, action)
-            t2 = time.perf_counter()
-            policy_ms.append((t1 - t0) * 1e3)
-            env_ms.append((t2 - t1) * 1e3)
-            for k, v in ((getattr(agent, "timings", None) or {}).get("step") or {}).items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    stage_sums[k] = stage_sums.get(k, 0.0) + float(v)
-            view = StepView.from_obs(obs, info, action)
-            metric.update(view)
-            tracker.update(view)
-            if video is not None:
-                video.add(obs["pov"])
-            steps += 1
-            if terminated or truncated:
-                ended = "terminated" if terminated else "truncated"
-                if not task.allow_early_end:
-                    # STEVE-1's loop runs a fixed length; a shorter episode would be scored on fewer steps
-                    raise EnvFailure(f"the env ended the episode early ({ended}) at step {steps} of "
-                                     f"{spec.max_steps}; the task does not allow that (allow_early_end), so it "
-                                     "counts as an env fault")
-                break
+            policy_ms = (time.perf_counter() - t0) * 1e3
+            run.step(action, policy_ms, (getattr(agent, "timings", None) or {}).get("step"))
+            obs = run.obs
     finally:
-        if video is not None:
-            video.close()
-    score = metric.score()
-    return {
-        "status": "ok",
-        "instruction": goal.instruction,
-        "lang": goal.lang,
-        "source_text": goal.source_text,
-        "script": goal.script,
-        "style": goal.style,
-        "metric": task.metric.name,
-        "metric_params": dict(task.metric.params),
-        "unit": metric.unit,
-        "score": score,
-        "threshold": task.metric.threshold,
-        "success": task.metric.success(score),
-        "observed": tracker.summary(),
-        "steps": steps,
-        "ended_by": ended,
-        "translation": goal.translation,
-        "embed_info": goal.embed_info,
-        "goal_ms": goal.timings_ms,
-        "policy_step_ms": percentiles(policy_ms),
-        "env_step_ms": percentiles(env_ms),
-        "agent_step_stages_ms": {k: v / max(1, steps) for k, v in stage_sums.items()},
-        "step_times_ms": {"policy": [round(v, 3) for v in policy_ms], "env": [round(v, 3) for v in env_ms]},
-        "video": str(video_path) if video_path is not None else None,
-    }
+        run.close()
+    return run.row()
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:

@@ -22,9 +22,12 @@ from .tasks import Task, load_tasks
 DEFAULT_TIMEOUTS = {"minerl": (60.0, 900.0), "minedojo": (60.0, 900.0), "fake": (None, None)}
 
 
-def load_agent(spec: str, device: str | None) -> Any:
-    """``random`` → the random-action baseline; otherwise a ZhSteveAgent config file."""
+def load_agent(spec: str, device: str | None, batched: bool = False) -> Any:
+    """``random`` → the random-action baseline; otherwise a ZhSteveAgent config file (``batched``: one
+    BatchedZhSteveAgent for several envs)."""
     if spec == "random":
+        if batched:
+            raise ZhSteveError("--batch-envs needs a ZhSteveAgent config, not the random baseline")
         from .baselines import RandomAgent
 
         return RandomAgent()
@@ -36,6 +39,10 @@ def load_agent(spec: str, device: str | None) -> Any:
     cfg = load_config(spec)
     if device is not None:
         cfg["device"] = device
+    if batched:
+        from zh_steve.batched_agent import BatchedZhSteveAgent
+
+        return BatchedZhSteveAgent.from_config(cfg)
     return ZhSteveAgent.from_config(cfg)
 
 
@@ -76,14 +83,14 @@ class WorkerRecipe:
         """(the tasks to run, the whole suite) — the control method draws its instructions from the suite."""
         return load_tasks(self.tasks_file, only=self.task_names), load_tasks(self.tasks_file)
 
-    def build(self) -> tuple[list[Task], list[Method], Any, Any]:
-        """(tasks, methods, agent, translator) built in this process."""
+    def build(self, batched: bool = False) -> tuple[list[Task], list[Method], Any, Any]:
+        """(tasks, methods, agent, translator) built in this process (``batched``: a BatchedZhSteveAgent)."""
         if self.torch_threads:
             import torch
 
             torch.set_num_threads(self.torch_threads)
         tasks, suite = self.load_tasks()
-        agent = load_agent(self.agent_config, self.device)
+        agent = load_agent(self.agent_config, self.device, batched=batched)
         translator = None
         if "translate" in self.method_names:
             from .translate import load_translator

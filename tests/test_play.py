@@ -62,3 +62,22 @@ def test_bad_script_line_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="STEP: instruction"):
         play.parse_script(bad)
     assert play.main(["--env", "fake", "--agent-config", "random", "--headless", "--script", str(bad)]) == 2
+
+
+def test_play_can_run_the_env_in_another_interpreter(tmp_path):
+    import sys
+
+    code = play.main(["--env", "fake", "--agent-config", "random", "--headless", "--frames-dir", str(tmp_path / "f"),
+                      "--instruction", "dig", "--max-steps", "3", "--env-python", sys.executable,
+                      "--record", str(tmp_path / "r.mp4"), "--env-option", "height=36", "--env-option", "width=64"])
+    assert code == 0
+    log = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert log["steps"] == 3 and log["label"] == LABEL and log["instructions"] == ["dig"]
+
+
+def test_end_of_terminal_input_without_an_instruction_stops(tmp_path):
+    code = play.main(["--env", "fake", "--agent-config", "random", "--headless", "--frames-dir", str(tmp_path / "f"),
+                      "--record", str(tmp_path / "e.mp4"), "--env-option", "height=36", "--env-option", "width=64"],
+                     stdin=io.StringIO(""))
+    log = json.loads((tmp_path / "e.json").read_text(encoding="utf-8"))
+    assert code == 0 and log["steps"] == 0 and len(log["frames"]) == 1

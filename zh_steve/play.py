@@ -55,23 +55,38 @@ def parse_script(path: str | Path) -> list[Command]:
 
 
 class StdinCommands:
-    """Reads terminal lines on a daemon thread; ``poll`` returns what was typed since the last call."""
+    """Reads terminal lines on a daemon thread; ``poll`` returns what was typed since the last call.
+
+    End of input (or no readable terminal) stops the reading, not the play: the agent goes on with its
+    instruction until ``--max-steps``; with no instruction yet there is nothing to do, so ``poll`` says quit.
+    """
 
     def __init__(self, stream: Any = None) -> None:
         self.q: queue.Queue[str] = queue.Queue()
         self.stream = stream or sys.stdin
+        self.closed = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        for line in self.stream:
-            if line.strip():
-                self.q.put(line.strip())
-        self.q.put(QUIT)  # end of input
+        try:
+            for line in self.stream:
+                if line.strip():
+                    self.q.put(line.strip())
+        except (OSError, ValueError) as e:  # no terminal to read (closed or captured stdin)
+            print(f"cannot read instructions from the terminal ({e})", file=sys.stderr)
+        self.closed.set()
 
     def poll(self, block: bool = False) -> list[str]:
         out = []
+        while block and self.q.empty():
+            if self.closed.is_set() and self.q.empty():
+                return [QUIT]
+            try:
+                out.append(self.q.get(timeout=0.2))
+                break
+            except queue.Empty:
+                continue
         try:
-            out.append(self.q.get(block=block))
             while True:
                 out.append(self.q.get_nowait())
         except queue.Empty:
@@ -98,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=int, default=20, help="frame rate of --record (MineRL runs at 20 fps)")
     p.add_argument("--env-option", action="append", default=[], metavar="KEY=VALUE",
                    help="keyword argument for the env constructor (YAML value), repeatable")
+    p.add_argument("--env-python", default=None,
+                   help="run the env in this interpreter (a MineRL/MineDojo virtualenv with numpy<1.24, see "
+                        "constraints/); the agent stays in this one")
     return p
 
 
@@ -140,7 +158,13 @@ def run(args: argparse.Namespace, stdin: Any = None) -> dict[str, Any]:
     max_steps = args.max_steps
     if max_steps is None and script is not None:
         max_steps = (script[-1].step if script else 0) + 100
-    env = make_env(args.env, **parse_env_options(args.env_option))
+    if args.env_python:
+        from eval.envs.watchdog import SubprocessEnv
+
+        env = SubprocessEnv(args.env, parse_env_options(args.env_option), step_timeout=None, reset_timeout=None,
+                            python=args.env_python)
+    else:
+        env = make_env(args.env, **parse_env_options(args.env_option))
     agent = load_agent(args.agent_config, args.device)
     test_double = bool(getattr(env, "is_test_double", False))
     terminal = None if script is not None else StdinCommands(stdin)
@@ -191,7 +215,7 @@ def run(args: argparse.Namespace, stdin: Any = None) -> dict[str, Any]:
                 commands = [c.text for c in pending if c.step <= step]
                 pending = [c for c in pending if c.step > step]
             else:
-                commands = [c.text for c in pending] + terminal.poll(block=instruction is None)
+                commands = [c.text for c in pending] + terminal.poll(block=instruction is None and not pending)
                 pending = []
             for text in commands:
                 events.append({"step": step, "command": text})

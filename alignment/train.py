@@ -8,10 +8,10 @@ Steps, top to bottom:
   2. embed every unique text once per encoder (on-disk cache; re-runs encode nothing)
   3. fit the ladder: mean (floor) → identity (same-size spaces) → orthogonal Procrustes → ridge toward 0 and toward
      the best prior map (λ on val) → residual MLP on the best linear rung (early-stopped on val top-1); word-level
-     anchors (lexicon words, optionally CC-CEDICT) join the train pairs in the closed-form fits
+     anchors (lexicon words and CC-CEDICT) join the train pairs in the closed-form fits and the MLP loss
   4. calibrate every rung's output norm (train), evaluate every rung on train/val/test → metrics.json
-  5. save the rung with the best val top-1 whose val R² is within max_r2_drop of ridge's (the prior reads raw
-     vectors, so retrieval alone is not enough) → alignment.safetensors + config.json (zh_steve.AlignmentLayer),
+  5. save the rung with the best val top-1 (the MLP only if its val R² is within max_r2_drop of its linear base's:
+     the prior reads raw vectors) → alignment.safetensors + config.json (zh_steve.AlignmentLayer),
      plus the prompt bank (every class prompt, target-encoded) for the run-time goal modes
   6. score the free-form set (alignment/data/freeform_zh.tsv) with the saved layer → metrics.json["freeform"]
 

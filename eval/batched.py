@@ -39,23 +39,23 @@ class SlotAgent:
 
     @property
     def timings(self) -> dict[str, Any]:
-        return self.batched._embedder.timings
+        return self.batched.timings
 
     @property
     def instruction_info(self) -> Any:
-        return self.batched._embedder.instruction_info
+        return self.batched.instruction_info
 
     def reseed(self, seed: int) -> None:
         self.seed = int(seed)
 
     def clear_instruction_cache(self) -> None:
-        self.batched._embedder.clear_instruction_cache()
+        self.batched.clear_instruction_cache()
 
     def reset(self, instruction: str, lang: str = "auto") -> None:
         self.batched.reset(self.slot, instruction, lang=lang, seed=self.seed)
 
     def describe(self) -> dict[str, Any]:
-        return self.batched._embedder.describe()
+        return self.batched.describe()
 
 
 class _Slot:

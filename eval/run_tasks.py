@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             env_factory = recipe.env_factory()
             first_env.append(env_factory())  # fail fast (e.g. backend not installed) before loading models
             tasks, methods, agent, translator = recipe.build(batched=args.batch_envs > 1)
-            agent_info = agent._embedder.describe() if args.batch_envs > 1 else agent.describe()
+            agent_info = agent.describe()
             translator_info = translator.describe() if translator else None
         else:
             from .parallel import ParallelSettings, RayPool

@@ -95,3 +95,19 @@ def test_batched_agent_errors(tiny):
         agent.reset("b", "   ")
     assert agent.env_ids == ["a"]  # the failed reset added nothing
     assert len(agent.act_batch([_obs(rng)], ["a"])) == 1
+
+
+def test_batched_agent_reports_like_a_single_agent(tiny):
+    """eval drives env slots through these members: embed timings, instruction info, cache, describe."""
+    config, parts = tiny
+    single, batched = ZhSteveAgent(parts, config), BatchedZhSteveAgent(parts, config)
+    assert batched.describe() == single.describe()
+    single.reset("砍树")
+    batched.reset(0, "砍树", seed=1)
+    assert batched.instruction_info.route == single.instruction_info.route
+    assert set(batched.timings["embed"]) == set(single.timings["embed"]) and batched.timings["embed"]
+    batched.reset(1, "砍树", seed=2)
+    assert batched.instruction_info.cache_hit
+    batched.clear_instruction_cache()
+    batched.set_instruction(1, "砍树")
+    assert not batched.instruction_info.cache_hit

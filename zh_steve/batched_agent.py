@@ -48,7 +48,19 @@ class BatchedZhSteveAgent:
         self.config, self.parts, self.device = self._embedder.config, self._embedder.parts, self._embedder.device
         self._envs: dict[Hashable, _Env] = {}
         self._state: PolicyState | None = None  # batch n_slots (no CFG) or 2·n_slots
-        self.timings: dict[str, Any] = {"step": {}}
+        self.timings: dict[str, Any] = {"embed": {}, "step": {}}  # "embed": the last reset/set_instruction
+
+    # -- what the single agent offers, for callers that drive env slots (eval) ---------------------------------
+    @property
+    def instruction_info(self) -> Any:
+        """:class:`~zh_steve.agent.InstructionInfo` of the last instruction embedded (any env)."""
+        return self._embedder.instruction_info
+
+    def clear_instruction_cache(self) -> None:
+        self._embedder.clear_instruction_cache()
+
+    def describe(self) -> dict[str, Any]:
+        return self._embedder.describe()
 
     @classmethod
     def from_config(cls, path_or_dict: str | Path | Mapping[str, Any] | AgentConfig) -> BatchedZhSteveAgent:
@@ -89,6 +101,7 @@ class BatchedZhSteveAgent:
         else:
             prior_rng, action_rng = env.prior_rng, env.action_rng
         goal = self._embedder._make_goal(instruction, lang, generator=prior_rng)  # raises before any change
+        self.timings["embed"] = self._embedder.timings["embed"]
         fresh = self.parts.policy.initial_state(self._streams)
         if env is None:
             slot = len(self._envs)
@@ -105,6 +118,7 @@ class BatchedZhSteveAgent:
             self.reset(env_id, instruction, lang)
             return
         env.goal = self._embedder._make_goal(instruction, lang, generator=env.prior_rng)
+        self.timings["embed"] = self._embedder.timings["embed"]
 
     def goal_embedding(self, env_id: Hashable) -> torch.Tensor:
         return self._env(env_id).goal.goal.detach().clone()

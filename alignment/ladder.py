@@ -1,5 +1,6 @@
-"""The mapping ladder: mean (floor) → identity → orthogonal Procrustes → ridge (toward 0 and toward a prior map)
-→ residual MLP on the best linear rung; every rung gets a norm calibration.
+"""The mapping ladder: mean (floor) → identity → orthogonal Procrustes (and Procrustes blended toward identity) →
+ridge (toward 0 and toward a prior map) → residual MLP on the best linear rung (and that MLP with its residual scaled
+by α); blend weights are chosen on val; every rung gets a norm calibration.
 
 All rungs share the standardisation fitted on the train split (inputs: per-dimension over train pairs;
 targets: per-dimension over train class prompts) and are returned as :class:`AlignmentLayer` objects, so any
@@ -428,6 +429,58 @@ def train_mlp(
 
 
 # ----------------------------------------------------------------------------------------------------------
+# shrunk rungs: a fraction of the way from a simpler map (α / β on val)
+# ----------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def shrink_residual(mlp: AlignmentLayer, alpha: float) -> AlignmentLayer:
+    """A copy of the MLP rung whose residual is scaled by ``alpha``: y_s = linear(x_s) + α·mlp(x_s).
+
+    The residual's last layer is linear, so scaling its weight and bias is exact and the layer format is unchanged
+    (kind "mlp"). α = 0 is the MLP's linear part (its base when ``train_linear`` is off), α = 1 the MLP; α = ½ the
+    average of the two outputs (before norm calibration).
+    """
+    if mlp.mlp is None:
+        raise ConfigError("shrink_residual needs an MLP rung")
+    out = copy.deepcopy(mlp)
+    out.mlp.out.weight.mul_(alpha)
+    out.mlp.out.bias.mul_(alpha)
+    out.out_scale.fill_(1.0)
+    return out
+
+
+@torch.no_grad()
+def blend_linear(a: AlignmentLayer, b: AlignmentLayer, beta: float, kind: str | None = None) -> AlignmentLayer:
+    """The affine map (1 − β)·a + β·b (both linear rungs of the same data: same standardisation, so the blend is
+    the same in raw space)."""
+    if a.linear is None or b.linear is None or a.mlp is not None or b.mlp is not None:
+        raise ConfigError("blend_linear needs two affine rungs")
+    out = copy.deepcopy(b)
+    if kind is not None:
+        out.config.kind = kind
+    out.linear.weight.copy_((1 - beta) * a.linear.weight + beta * b.linear.weight)
+    out.linear.bias.copy_((1 - beta) * a.linear.bias + beta * b.linear.bias)
+    out.out_scale.fill_(1.0)
+    return out
+
+
+def choose_on_val(make: Callable[[float], AlignmentLayer], grid: list[float], data: AlignmentData,
+                  name: str) -> tuple[AlignmentLayer, list[dict[str, float]]]:
+    """The layer ``make(g)`` with the best val top-1 (then R²) over ``grid``; one row per grid value."""
+    if not grid:
+        raise ConfigError(f"{name}: the grid must not be empty")
+    rows, best, best_key = [], None, None
+    for g in grid:
+        layer = make(float(g))
+        m = val_metrics(layer, data)
+        rows.append({name: float(g), "val_top1": m["top1"], "val_r2": m["r2"], "val_top5": m["top5"]})
+        if best_key is None or (m["top1"], m["r2"]) > best_key:
+            best, best_key = layer, (m["top1"], m["r2"])
+    assert best is not None
+    return best, rows
+
+
+# ----------------------------------------------------------------------------------------------------------
 # evaluation of every rung
 # ----------------------------------------------------------------------------------------------------------
 
@@ -443,6 +496,6 @@ def evaluate(layers: dict[str, AlignmentLayer], data: AlignmentData) -> dict[str
     return out
 
 
-__all__ = ["AlignmentData", "AnchorData", "LINEAR_RUNGS", "MLPConfig", "RidgeConfig", "SplitData", "calibrate_norm",
-           "evaluate", "fit_identity", "fit_mean", "fit_procrustes", "fit_ridge", "make_candidates", "mlp_loss",
-           "new_layer", "predict", "retrieval", "train_mlp", "val_metrics"]
+__all__ = ["AlignmentData", "AnchorData", "LINEAR_RUNGS", "MLPConfig", "RidgeConfig", "SplitData", "blend_linear",
+           "calibrate_norm", "choose_on_val", "evaluate", "fit_identity", "fit_mean", "fit_procrustes", "fit_ridge", "make_candidates", "mlp_loss",
+           "new_layer", "predict", "retrieval", "shrink_residual", "train_mlp", "val_metrics"]

@@ -7,7 +7,8 @@ Steps, top to bottom:
   1. build the instruction pairs from the lexicon, split by class (held-out verbs/objects) → pairs.jsonl
   2. embed every unique text once per encoder (on-disk cache; re-runs encode nothing)
   3. fit the ladder: mean (floor) → identity (same-size spaces) → orthogonal Procrustes → ridge toward 0 and toward
-     the best prior map (λ on val) → residual MLP on the best linear rung (early-stopped on val top-1); word-level
+     the best prior map (λ on val) → residual MLP on the best linear rung (early-stopped on val top-1); shrunk rungs:
+     Procrustes blended toward identity (β on val) and the MLP residual × α (α on val); word-level
      anchors (lexicon words and CC-CEDICT) join the train pairs in the closed-form fits and the MLP loss
   4. calibrate every rung's output norm (train), evaluate every rung on train/val/test → metrics.json
   5. save the rung with the best val top-1 (the MLP only if its val R² is within max_r2_drop of its linear base's:
@@ -43,13 +44,16 @@ from .anchors import AnchorsConfig, build_anchors
 from .cache import encode_cached
 from .encoders import SourceEncoderConfig, TargetEncoderConfig, build_source_encoder, build_target_encoder
 from .evaluate import DEFAULT_FREEFORM, choose_blend_margin, evaluate_freeform, read_freeform, score
-from .ladder import (LINEAR_RUNGS, AlignmentData, AnchorData, MLPConfig, RidgeConfig, SplitData, calibrate_norm,
-                     evaluate, fit_identity, fit_mean, fit_procrustes, fit_ridge, predict, train_mlp, val_metrics)
+from .ladder import (LINEAR_RUNGS, AlignmentData, AnchorData, MLPConfig, RidgeConfig, SplitData, blend_linear,
+                     calibrate_norm, choose_on_val, evaluate, fit_identity, fit_mean, fit_procrustes, fit_ridge,
+                     predict, shrink_residual, train_mlp, val_metrics)
 from .metrics import format_table, knn_top1
 from .pairs import SPLITS, PairsConfig, PairSet, build_pairs
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "alignment.yaml"
-RUNGS = ("mean", *LINEAR_RUNGS, "mlp")
+RUNGS = ("mean", "identity", "procrustes", "procrustes_identity", "ridge", "ridge_prior", "mlp", "mlp_shrunk")
+RUNG_KINDS = {"procrustes_identity": "procrustes", "ridge_prior": "ridge", "mlp_shrunk": "mlp"}  # rung → layer kind
+R2_GATED = ("mlp", "mlp_shrunk")         # rungs shipped only within max_r2_drop of the MLP's linear base
 
 
 @dataclass
@@ -69,6 +73,8 @@ class TrainConfig:
     ridge: RidgeConfig = field(default_factory=RidgeConfig)
     mlp: MLPConfig = field(default_factory=MLPConfig)
     max_r2_drop: float = 0.1             # the MLP may lose at most this much val R² to its linear base
+    residual_alphas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])  # mlp_shrunk (val)
+    identity_betas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])   # procrustes_identity
     calibrate_norm: bool = True          # rescale outputs so they sit at the targets' norms (retrieval unchanged)
     freeform: str | None = str(DEFAULT_FREEFORM)  # free-form instructions scored at the end (None: skip)
 
@@ -191,7 +197,7 @@ def choose_rung(val: dict[str, dict[str, float]], max_r2_drop: float, mlp_base: 
     """
     base = mlp_base if mlp_base in val else "ridge"
     floor = val[base]["r2"] - max_r2_drop if base in val else float("-inf")
-    eligible = [r for r in val if r in RUNGS and (r != "mlp" or val[r]["r2"] >= floor)]
+    eligible = [r for r in val if r in RUNGS and (r not in R2_GATED or val[r]["r2"] >= floor)]
     return max(eligible, key=lambda r: (val[r]["top1"], val[r]["r2"]))
 
 
@@ -232,7 +238,7 @@ def run(cfg: TrainConfig) -> dict:
           + ", ".join(f"{k.rsplit('_', 1)[1]} {v:.3f}" for k, v in diagnostics.items()))
 
     # 3. the ladder
-    layers, ridge_rows, mlp_base = fit_ladder(data, cfg, device, out)
+    layers, ridge_rows, mlp_base, shrink_rows = fit_ladder(data, cfg, device, out)
 
     # 4. metrics for every rung on every split (outputs norm-calibrated first)
     if cfg.calibrate_norm:
@@ -241,7 +247,8 @@ def run(cfg: TrainConfig) -> dict:
     metrics = evaluate(layers, data)
     print(format_table(metrics))
     chosen = choose_rung(metrics["val"], cfg.max_r2_drop, mlp_base=mlp_base)
-    report = {**metrics, "chosen": chosen, "mlp_base": mlp_base, "ridge_lambdas": ridge_rows, "diagnostics": diagnostics,
+    report = {**metrics, "chosen": chosen, "mlp_base": mlp_base, "ridge_lambdas": ridge_rows, "shrink": shrink_rows,
+              "diagnostics": diagnostics,
               "pairs": summary, "anchors": {"n": len(anchors), **Counter(a.source for a in anchors)},
               "source_encoder": data.source_identity, "target_encoder": data.target_identity,
               "out_scale": {r: float(l.out_scale) for r, l in layers.items()}, "device": device}
@@ -279,14 +286,23 @@ def run(cfg: TrainConfig) -> dict:
     return report
 
 
-def fit_ladder(data: AlignmentData, cfg: TrainConfig, device: str, out: Path) -> tuple[dict, list[dict], str]:
-    """Every rung: mean, identity (if the sizes match), Procrustes, ridge (toward 0), ridge toward the better prior
-    map, and the residual MLP on the best linear rung by val top-1."""
+def fit_ladder(data: AlignmentData, cfg: TrainConfig, device: str,
+               out: Path) -> tuple[dict, list[dict], str, dict[str, list[dict]]]:
+    """Every rung: mean, identity (if the sizes match), Procrustes, Procrustes blended toward identity (β on val),
+    ridge (toward 0), ridge toward the better prior map, the residual MLP on the best linear rung by val top-1, and
+    that MLP with its residual scaled by α (on val). Also returns the α/β grids' val rows."""
     layers = {"mean": fit_mean(data)}
     identity = fit_identity(data)
     if identity is not None:
         layers["identity"] = identity
     layers["procrustes"] = fit_procrustes(data)
+    shrink_rows: dict[str, list[dict]] = {}
+    if identity is not None:   # W = (1 − β)·I + β·W_procrustes: the rotation only part of the way (β on val)
+        layers["procrustes_identity"], shrink_rows["identity_beta"] = choose_on_val(
+            lambda b: blend_linear(identity, layers["procrustes"], b, kind="procrustes"), cfg.identity_betas, data,
+            "beta")
+        print("procrustes toward identity (val): " + ", ".join(f"β={r['beta']:g} top1={r['val_top1']:.3f}"
+                                                                for r in shrink_rows["identity_beta"]))
     layers["ridge"], ridge_rows = fit_ridge(data, cfg.ridge)
     print("ridge λ grid (val): " + ", ".join(f"λ={r['lambda']:g} top1={r['val_top1']:.3f}" for r in ridge_rows)
           + f" → λ={layers['ridge'].config.ridge_lambda:g}")
@@ -310,7 +326,12 @@ def fit_ladder(data: AlignmentData, cfg: TrainConfig, device: str, out: Path) ->
         # early stopping keeps only epochs that choose_rung could ship
         layers["mlp"] = train_mlp(data, layers[base], cfg.mlp, device=device, seed=cfg.seed, log=log,
                                   progress=True, min_val_r2=val[base]["r2"] - cfg.max_r2_drop)
-    return layers, ridge_rows, base
+    # the residual scaled by α: val holds out other words than test, so a full-strength residual can overfit val's
+    layers["mlp_shrunk"], shrink_rows["residual_alpha"] = choose_on_val(
+        lambda a: shrink_residual(layers["mlp"], a), cfg.residual_alphas, data, "alpha")
+    print("mlp residual × α (val): " + ", ".join(f"α={r['alpha']:g} top1={r['val_top1']:.3f}"
+                                                 for r in shrink_rows["residual_alpha"]))
+    return layers, ridge_rows, base, shrink_rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -260,3 +260,51 @@ def test_mlp_fits_the_anchors_too():
     train_mlp(data, base, MLPConfig(**{**cfg.__dict__, "anchors": False}), seed=0, log=without_log.append)
     assert with_log[1]["train_anchor_mse"] > 0 and without_log[1]["train_anchor_mse"] == 0
     assert with_log[1]["train_loss"] != without_log[1]["train_loss"]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# shrunk rungs: MLP residual × α, Procrustes blended toward identity (grid values chosen on val)
+# ----------------------------------------------------------------------------------------------------------
+
+def test_shrunk_residual_interpolates_between_the_linear_base_and_the_mlp():
+    from alignment.ladder import choose_on_val, predict, shrink_residual
+
+    data = synthetic(nonlinear=True)
+    ridge, _ = fit_ridge(data, RidgeConfig())
+    cfg = MLPConfig(**{**MLP.__dict__, "epochs": 5, "patience": 5, "train_linear": False})  # base kept fixed
+    mlp = train_mlp(data, ridge, cfg, seed=0)
+    x = data.splits["test"].x
+    base_y, mlp_y = predict(ridge, x), predict(mlp, x)
+    assert not torch.allclose(base_y, mlp_y, atol=1e-3)                 # the residual does something
+    torch.testing.assert_close(predict(shrink_residual(mlp, 0.0), x), base_y, atol=1e-4, rtol=0)
+    torch.testing.assert_close(predict(shrink_residual(mlp, 1.0), x), mlp_y, atol=1e-5, rtol=0)
+    torch.testing.assert_close(predict(shrink_residual(mlp, 0.5), x), 0.5 * (base_y + mlp_y), atol=1e-4, rtol=0)
+    assert torch.equal(predict(mlp, x), mlp_y)                          # the MLP rung itself is left alone
+    best, rows = choose_on_val(lambda a: shrink_residual(mlp, a), [0.0, 0.5, 1.0], data, "alpha")
+    assert [r["alpha"] for r in rows] == [0.0, 0.5, 1.0]
+    top = max(rows, key=lambda r: (r["val_top1"], r["val_r2"]))
+    v = evaluate({"best": best}, data)["val"]["best"]
+    assert v["top1"] == pytest.approx(top["val_top1"]) and v["r2"] == pytest.approx(top["val_r2"])
+    assert top["alpha"] > 0                                              # non-linear map: the residual helps on val
+    with pytest.raises(ConfigError):
+        shrink_residual(ridge, 0.5)
+
+
+def test_procrustes_blend_toward_identity_interpolates_and_picks_the_rotation_when_it_is_real():
+    from alignment.ladder import blend_linear, choose_on_val, fit_identity, fit_procrustes, predict
+
+    data = rotated()
+    ident, proc = fit_identity(data), fit_procrustes(data)
+    x = data.splits["test"].x
+    yi, yp = predict(ident, x), predict(proc, x)
+    torch.testing.assert_close(predict(blend_linear(ident, proc, 0.0), x), yi, atol=1e-4, rtol=0)
+    torch.testing.assert_close(predict(blend_linear(ident, proc, 1.0), x), yp, atol=1e-4, rtol=0)
+    torch.testing.assert_close(predict(blend_linear(ident, proc, 0.25), x), 0.75 * yi + 0.25 * yp, atol=1e-3,
+                               rtol=0)
+    best, rows = choose_on_val(lambda b: blend_linear(ident, proc, b, kind="procrustes"), [0.0, 0.5, 1.0], data,
+                               "beta")
+    assert max(rows, key=lambda r: (r["val_top1"], r["val_r2"]))["beta"] == 1.0
+    assert best.config.kind == "procrustes"
+    assert rows[0]["val_top1"] < 0.2 and rows[-1]["val_top1"] > 0.9      # identity is wrong here, the rotation right
+    with pytest.raises(ConfigError):
+        choose_on_val(lambda b: proc, [], data, "beta")

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from alignment.train import RUNGS, main
+from alignment.train import R2_GATED, RUNG_KINDS, RUNGS, main
 from zh_steve.alignment_layer import AlignmentLayer
 from zh_steve.text.language import route
 
@@ -60,7 +60,7 @@ def test_tiny_run_writes_every_file(tiny_run):
     base = metrics["mlp_base"]
     assert metrics["chosen"] == choose_rung(metrics["val"], 0.1, base)  # max_r2_drop in alignment_tiny.yaml
     val = metrics["val"]
-    eligible = [r for r in RUNGS if r != "mlp" or val[r]["r2"] >= val[base]["r2"] - 0.1]
+    eligible = [r for r in RUNGS if r not in R2_GATED or val[r]["r2"] >= val[base]["r2"] - 0.1]
     assert val[metrics["chosen"]]["top1"] == max(val[r]["top1"] for r in eligible)
     ff = metrics["freeform"]
     assert ff["all"]["n"] == ff["seen"]["n"] + ff["unseen"]["n"] > 100 and ff["unseen"]["n"] > 30
@@ -79,11 +79,11 @@ def test_tiny_run_layer_loads_and_matches_its_rung(tiny_run):
     layer = AlignmentLayer.from_pretrained(out)
     cfg = json.loads((out / "config.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
-    assert cfg["kind"] == {"ridge_prior": "ridge"}.get(metrics["chosen"], metrics["chosen"])
+    assert cfg["kind"] == RUNG_KINDS.get(metrics["chosen"], metrics["chosen"])
     assert cfg["source_encoder"].startswith("chinese-clip-text:") and cfg["target_encoder"].startswith("mineclip-text:")
     x = torch.randn(3, 512)
     for rung in RUNGS:
-        assert AlignmentLayer.from_pretrained(out / "rungs" / rung).config.kind == {"ridge_prior": "ridge"}.get(rung, rung)
+        assert AlignmentLayer.from_pretrained(out / "rungs" / rung).config.kind == RUNG_KINDS.get(rung, rung)
     assert torch.equal(layer(x), AlignmentLayer.from_pretrained(out / "rungs" / metrics["chosen"])(x))
 
 

@@ -147,13 +147,28 @@ def _freeze(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -
     return module.to(device=device, dtype=dtype).requires_grad_(False).eval()
 
 
-def _checked_mineclip(load: Callable[[], Any], alignment: Any) -> Callable[[], Any]:
-    def loader() -> Any:
-        encoder = load()
+def _assemble(zh: Any, alignment: torch.nn.Module, prior: torch.nn.Module, policy: torch.nn.Module,
+              load_mineclip: Callable[[], Any], device: torch.device, dtype: torch.dtype, random_weights: bool,
+              sources: dict[str, Any]) -> AgentParts:
+    """Freeze the models on ``device`` (the alignment layer in float32, the rest in ``dtype``); the MineCLIP tower
+    is loaded on first use and checked against the encoders the alignment layer was trained on."""
+
+    def checked_mineclip() -> Any:
+        encoder = load_mineclip()
         _warn_on_encoder_mismatch(alignment, target=encoder.identity)
         return encoder
 
-    return loader
+    return AgentParts(
+        chinese_encoder=zh,
+        alignment=_freeze(alignment, device, torch.float32),
+        prior=_freeze(prior, device, dtype),
+        policy=_freeze(policy, device, dtype),
+        mineclip_loader=checked_mineclip,
+        device=device,
+        dtype=dtype,
+        random_weights=random_weights,
+        sources=sources,
+    )
 
 
 def build_tiny_parts(config: AgentConfig) -> AgentParts:
@@ -196,20 +211,12 @@ def build_tiny_parts(config: AgentConfig) -> AgentParts:
         with torch.random.fork_rng(devices=[]):
             return tiny_mineclip_text_encoder(seed=tiny.seed)
 
-    return AgentParts(
-        chinese_encoder=zh,
-        alignment=_freeze(alignment, device, torch.float32),
-        prior=_freeze(prior, device, dtype),
-        policy=_freeze(policy, device, dtype),
-        mineclip_loader=_checked_mineclip(load_mineclip, alignment),
-        device=device,
-        dtype=dtype,
-        random_weights=True,
-        sources={"all": f"tiny random weights (seed {tiny.seed}) — not a trained agent",
-                 "alignment": str(config.alignment) if config.alignment else "random",
-                 "temperature": temperature, "temperature_source": TEMPERATURE_DEFAULT_SOURCE
-                 if config.temperature is None else "config"},
-    )
+    sources = {"all": f"tiny random weights (seed {tiny.seed}) — not a trained agent",
+               "alignment": str(config.alignment) if config.alignment else "random",
+               "temperature": temperature, "temperature_source": TEMPERATURE_DEFAULT_SOURCE
+               if config.temperature is None else "config"}
+    return _assemble(zh, alignment, prior, policy, load_mineclip, device, dtype, random_weights=True,
+                     sources=sources)
 
 
 def build_parts(config: AgentConfig) -> AgentParts:
@@ -248,14 +255,5 @@ def build_parts(config: AgentConfig) -> AgentParts:
         sources["mineclip_text"] = text.describe()["mineclip_text"]
         return MineClipTextEncoder.from_state_dict(text.mineclip_text_state_dict(), device=device, dtype=dtype)
 
-    return AgentParts(
-        chinese_encoder=zh,
-        alignment=_freeze(alignment, device, torch.float32),
-        prior=_freeze(prior, device, dtype),
-        policy=_freeze(policy, device, dtype),
-        mineclip_loader=_checked_mineclip(load_mineclip, alignment),
-        device=device,
-        dtype=dtype,
-        random_weights=False,
-        sources=sources,
-    )
+    return _assemble(zh, alignment, prior, policy, load_mineclip, device, dtype, random_weights=False,
+                     sources=sources)

@@ -67,15 +67,9 @@ class ZhSteveAgent:
         self.parts = prepare_parts(parts, self.config.dtype)  # int8-dynamic: quantises the linears once
         self.device = parts.device
         self._cache: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
-        seed = self.config.seed
         self._prior_rng = torch.Generator(device=self.device)
         self._action_rng = torch.Generator(device=self.device)
-        if seed is not None:
-            self._prior_rng.manual_seed(int(seed))
-            self._action_rng.manual_seed(int(seed) + 1)
-        else:
-            self._prior_rng.seed()
-            self._action_rng.seed()
+        seed_generators(self._prior_rng, self._action_rng, self.config.seed)
         self._goal: _Goal | None = None
         self._state: Any = None
         self.steps = 0
@@ -106,8 +100,7 @@ class ZhSteveAgent:
     def reseed(self, seed: int) -> None:
         """Restart the prior-sample and action-sampling generators from ``seed`` (eval calls it per episode,
         so an episode's actions do not depend on which episodes ran before it in this process)."""
-        self._prior_rng.manual_seed(int(seed))
-        self._action_rng.manual_seed(int(seed) + 1)
+        seed_generators(self._prior_rng, self._action_rng, seed)
 
     def clear_instruction_cache(self) -> None:
         """Forget cached instruction embeddings (benchmarks call this so every embed is timed cold)."""
@@ -224,6 +217,17 @@ class ZhSteveAgent:
         if sync:
             torch.cuda.synchronize(self.device)
         into[key] = _ms(t0)
+
+
+def seed_generators(prior_rng: torch.Generator, action_rng: torch.Generator, seed: int | None) -> None:
+    """How a seed maps to an agent's two generators (prior sample: ``seed``, actions: ``seed + 1``; ``None``:
+    fresh random seeds). Single and batched agents share it, so equal seeds give equal actions."""
+    if seed is None:
+        prior_rng.seed()
+        action_rng.seed()
+    else:
+        prior_rng.manual_seed(int(seed))
+        action_rng.manual_seed(int(seed) + 1)
 
 
 def _ms(t0: float) -> float:

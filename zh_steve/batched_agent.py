@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .actions import to_minerl_action
-from .agent import AgentConfig, AgentParts, Lang, ZhSteveAgent, _Goal
+from .agent import AgentConfig, AgentParts, Lang, ZhSteveAgent, _Goal, seed_generators
 from .errors import InvalidInstructionError, InvalidObservationError
 from .policy import PolicyState, sample_action
 from .precision import compute_context
@@ -92,12 +92,7 @@ class BatchedZhSteveAgent:
         if env is None or seed is not None:
             s = self._seed(seed)
             prior_rng, action_rng = torch.Generator(device=self.device), torch.Generator(device=self.device)
-            if s is None:
-                prior_rng.seed()
-                action_rng.seed()
-            else:
-                prior_rng.manual_seed(s)
-                action_rng.manual_seed(s + 1)
+            seed_generators(prior_rng, action_rng, s)
         else:
             prior_rng, action_rng = env.prior_rng, env.action_rng
         goal = self._embedder._make_goal(instruction, lang, generator=prior_rng)  # raises before any change

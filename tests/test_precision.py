@@ -84,14 +84,22 @@ def _guided_steps(policy, frames, goal, dtype_name="float32"):
     return out
 
 
+def _copy(policy):
+    twin = Steve1Policy(policy.config).eval()
+    twin.load_state_dict(policy.state_dict())
+    return twin
+
+
+def _frames_and_goal(seed):
+    gen = torch.Generator().manual_seed(seed)
+    frames = torch.randint(0, 256, (4, 128, 128, 3), generator=gen, dtype=torch.uint8)
+    return frames, torch.randn(1, 512, generator=gen)
+
+
 def test_bfloat16_policy_samples_like_float32(tiny_policy):
     """A bf16 policy's guided camera distribution, sampled, is within statistical tolerance of float32's."""
-    gen = torch.Generator().manual_seed(0)
-    frames = torch.randint(0, 256, (4, 128, 128, 3), generator=gen, dtype=torch.uint8)
-    goal = torch.randn(1, 512, generator=gen)
-    bf16 = Steve1Policy(tiny_policy.config).eval()
-    bf16.load_state_dict(tiny_policy.state_dict())
-    bf16 = bf16.to(torch.bfloat16)
+    frames, goal = _frames_and_goal(0)
+    bf16 = _copy(tiny_policy).to(torch.bfloat16)
     ref = _guided_steps(tiny_policy, frames, goal)
     got = _guided_steps(bf16, frames, goal.to(torch.bfloat16))
     for (b32, c32), (bh, ch) in zip(ref, got):
@@ -106,11 +114,8 @@ def test_bfloat16_policy_samples_like_float32(tiny_policy):
 
 
 def test_int8_dynamic_policy_stays_close_and_autocast_runs(tiny_policy):
-    gen = torch.Generator().manual_seed(1)
-    frames = torch.randint(0, 256, (4, 128, 128, 3), generator=gen, dtype=torch.uint8)
-    goal = torch.randn(1, 512, generator=gen)
-    q = Steve1Policy(tiny_policy.config).eval()
-    q.load_state_dict(tiny_policy.state_dict())
+    frames, goal = _frames_and_goal(1)
+    q = _copy(tiny_policy)
     quantize_int8_dynamic(q)
     assert not any(type(m).__name__ == "Linear" and m.__module__.startswith("zh_steve") for m in q.modules())
     ref = _guided_steps(tiny_policy, frames, goal)

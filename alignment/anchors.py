@@ -71,15 +71,22 @@ def held_out_filter(pairset: PairSet):
         table = lexicon.VERBS if key.endswith("verbs") else lexicon.OBJECTS
         for i in ids:
             en_words |= _english_words(table[i])
-    en_res = [re.compile(rf"\b{re.escape(w)}s?\b") for w in sorted(en_words)]
+    # one alternation per language (longest first): 20k anchors × several folds stay fast
+    zh_re = re.compile("|".join(re.escape(w) for w in sorted(zh_words, key=len, reverse=True))) if zh_words else None
+    en_re = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(en_words, key=len, reverse=True))
+                       + r")s?\b") if en_words else None
 
     def ok(zh: str, en: str) -> bool:
-        if any(w in zh or w in to_traditional(zh) for w in zh_words):
+        if zh_re is not None and (zh_re.search(zh) or zh_re.search(_traditional(zh))):
             return False
-        low = en.lower()
-        return not any(r.search(low) for r in en_res)
+        return en_re is None or not en_re.search(en.lower())
 
     return ok
+
+
+@lru_cache(maxsize=1 << 17)
+def _traditional(text: str) -> str:
+    return to_traditional(text)
 
 
 def lexicon_anchors(pairset: PairSet) -> list[Anchor]:

@@ -137,14 +137,19 @@ def _std(t: torch.Tensor) -> torch.Tensor:
     return torch.where(s > tiny, s, torch.ones_like(s))
 
 
-def new_layer(data: AlignmentData, kind: str, **cfg_kwargs) -> AlignmentLayer:
-    """An :class:`AlignmentLayer` of ``kind`` carrying the train-split standardisation statistics."""
+def new_layer(data: AlignmentData, kind: str, stats: AlignmentLayer | None = None, **cfg_kwargs) -> AlignmentLayer:
+    """An :class:`AlignmentLayer` of ``kind`` carrying the train-split standardisation statistics (or ``stats``'s:
+    a dev fold's refit keeps the full train split's, so fold maps can be compared and averaged)."""
     cfg = AlignmentConfig(kind=kind, in_dim=data.in_dim, out_dim=data.out_dim, source_encoder=data.source_identity,
                           target_encoder=data.target_identity, **cfg_kwargs)
     layer = AlignmentLayer(cfg)
-    x = data.splits["train"].x.float()
-    y = data.class_emb[data.train_classes].float()
     with torch.no_grad():
+        if stats is not None:
+            for name in ("x_mean", "x_std", "y_mean", "y_std"):
+                getattr(layer, name).copy_(getattr(stats, name))
+            return layer.eval()
+        x = data.splits["train"].x.float()
+        y = data.class_emb[data.train_classes].float()
         layer.x_mean.copy_(x.mean(0))
         layer.x_std.copy_(_std(x))
         layer.y_mean.copy_(y.mean(0))
@@ -188,15 +193,15 @@ def set_raw_affine(layer: AlignmentLayer, a: torch.Tensor, c: torch.Tensor) -> A
     return layer
 
 
-def fit_identity(data: AlignmentData) -> AlignmentLayer | None:
+def fit_identity(data: AlignmentData, stats: AlignmentLayer | None = None) -> AlignmentLayer | None:
     """No map at all: y = x (only when source and target have the same size); None otherwise."""
     if data.in_dim != data.out_dim:
         return None
-    layer = new_layer(data, "identity")
+    layer = new_layer(data, "identity", stats)
     return set_raw_affine(layer, torch.eye(data.in_dim), torch.zeros(data.out_dim))
 
 
-def fit_procrustes(data: AlignmentData) -> AlignmentLayer:
+def fit_procrustes(data: AlignmentData, stats: AlignmentLayer | None = None) -> AlignmentLayer:
     """Scaled orthogonal Procrustes on centred raw embeddings: y = s·(x − μx)·R + μy, R with orthonormal columns
     (rows when Din > Dout), fitted on the weighted train pairs + anchors."""
     x, y, w = (t.double() for t in data.fit_rows())
@@ -207,21 +212,21 @@ def fit_procrustes(data: AlignmentData) -> AlignmentLayer:
     r = u @ vh
     scale = sv.sum() / (wn @ (xc ** 2).sum(1)).clamp_min(1e-12)
     a = scale * r
-    return set_raw_affine(new_layer(data, "procrustes"), a, my - mx @ a)
+    return set_raw_affine(new_layer(data, "procrustes", stats), a, my - mx @ a)
 
 
 # ----------------------------------------------------------------------------------------------------------
 # ridge (toward zero or toward a prior map W0)
 # ----------------------------------------------------------------------------------------------------------
 
-def fit_ridge(data: AlignmentData, cfg: RidgeConfig | None = None,
-              prior: AlignmentLayer | None = None) -> tuple[AlignmentLayer, list[dict[str, float]]]:
+def fit_ridge(data: AlignmentData, cfg: RidgeConfig | None = None, prior: AlignmentLayer | None = None,
+              stats: AlignmentLayer | None = None) -> tuple[AlignmentLayer, list[dict[str, float]]]:
     """Closed-form ridge on standardised embeddings, W = argmin ‖XW − Y‖² + λN‖W − W0‖² (W0 = 0, or ``prior``'s
     standardised map); λ chosen by val top-1, then val R². Returns the best layer and one row per λ."""
     cfg = cfg or RidgeConfig()
     if not cfg.lambdas or any(l < 0 for l in cfg.lambdas):
         raise ConfigError("ridge.lambdas must be a non-empty list of non-negative numbers")
-    base = new_layer(data, "ridge", prior=prior.config.kind if prior is not None else "zero")
+    base = new_layer(data, "ridge", stats, prior=prior.config.kind if prior is not None else "zero")
     x, y, w = data.fit_rows()
     xs = base.standardize_input(x).double()                                  # [N, Din]
     ys = ((y - base.y_mean) / base.y_std).double()                           # [N, Dout]
@@ -273,9 +278,10 @@ def calibrate_norm(layer: AlignmentLayer, data: AlignmentData, max_scale: float 
     dev = predict(layer, tr.x).double() - layer.y_mean.double().cpu()       # [N, D] deviation at scale 1
     centre = layer.y_mean.double().cpu()
     tnorm = data.class_emb[tr.cls].double().norm(dim=-1).clamp_min(1e-12)
+    cc, cd, dd = centre @ centre, dev @ centre, (dev * dev).sum(-1)          # ‖c + s·d‖² = cc + 2s·cd + s²·dd
 
     def ratio(s: float) -> float:
-        return float(((centre + s * dev).norm(dim=-1) / tnorm).mean())
+        return float(((cc + 2 * s * cd + s * s * dd).clamp_min(0).sqrt() / tnorm).mean())
 
     if ratio(0.0) >= 1.0:                   # the centre alone is already as long as the targets: nothing to undo
         return layer
@@ -333,10 +339,12 @@ def make_candidates(data: AlignmentData, cfg: MLPConfig, device: str | torch.dev
 
 
 def mlp_loss(layer: AlignmentLayer, x: torch.Tensor, idx: torch.Tensor, class_emb: torch.Tensor,
-             c: Candidates, cfg: MLPConfig) -> dict[str, torch.Tensor]:
-    """Weighted MSE (standardised) + (1 − centred cos) + InfoNCE with up-weighted hard negatives for batch ``idx``."""
+             c: Candidates, cfg: MLPConfig, ys_pred: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Weighted MSE (standardised) + (1 − centred cos) + InfoNCE with up-weighted hard negatives for batch ``idx``
+    (``ys_pred``: the batch's standardised predictions when the caller has them)."""
     ys_true = (class_emb[c.y_idx[idx]] - layer.y_mean) / layer.y_std
-    ys_pred = layer.map_standardized(layer.standardize_input(x[idx]))
+    if ys_pred is None:
+        ys_pred = layer.map_standardized(layer.standardize_input(x[idx]))
     mse = F.mse_loss(ys_pred, ys_true)
     q = F.normalize(layer.destandardize_output(ys_pred) - c.center, dim=-1)
     cos = 1.0 - (q * c.cand[c.label[idx]]).sum(-1).mean()
@@ -365,7 +373,7 @@ def train_mlp(
     """
     cfg = cfg or MLPConfig()
     torch.manual_seed(seed)
-    layer = new_layer(data, "mlp", mlp=cfg.architecture, ridge_lambda=base.config.ridge_lambda,
+    layer = new_layer(data, "mlp", base, mlp=cfg.architecture, ridge_lambda=base.config.ridge_lambda,
                       prior=base.config.kind if base.config.kind != "ridge" else f"ridge:{base.config.prior}")
     layer.linear.load_state_dict(base.linear.state_dict())
     layer.linear.requires_grad_(cfg.train_linear)
@@ -393,6 +401,15 @@ def train_mlp(
     from tqdm.auto import tqdm
 
     bar = tqdm(range(1, cfg.epochs + 1), desc="mlp", disable=not progress, leave=False)
+    # a fixed base: standardised inputs and the base's outputs computed once, the batches run only the residual
+    frozen = not cfg.train_linear
+    if frozen:
+        with torch.no_grad():
+            xs_tr = layer.standardize_input(x_tr)
+            lin_tr = layer.linear(xs_tr)
+            if anchors is not None:
+                xs_an = layer.standardize_input(anchors[0])
+                lin_an = layer.linear(xs_an)
     for epoch in bar:
         t0 = time.time()
         layer.train()
@@ -400,10 +417,12 @@ def train_mlp(
         sums = {"loss": 0.0, "mse": 0.0, "cos": 0.0, "nce": 0.0, "anchor_mse": 0.0}
         for s in range(0, perm.numel(), cfg.batch_size):
             idx = perm[s:s + cfg.batch_size]
-            losses = mlp_loss(layer, x_tr, idx, class_emb, cands, cfg)
+            losses = mlp_loss(layer, x_tr, idx, class_emb, cands, cfg,
+                              ys_pred=lin_tr[idx] + layer.mlp(xs_tr[idx]) if frozen else None)
             if anchors is not None:  # the same number of anchor rows, drawn at random
                 pick = torch.randint(0, anchors[0].shape[0], (idx.numel(),), generator=gen).to(device)
-                pred = layer.map_standardized(layer.standardize_input(anchors[0][pick]))
+                pred = (lin_an[pick] + layer.mlp(xs_an[pick]) if frozen
+                        else layer.map_standardized(layer.standardize_input(anchors[0][pick])))
                 losses["anchor_mse"] = F.mse_loss(pred, (anchors[1][pick] - layer.y_mean) / layer.y_std)
                 losses["loss"] = losses["loss"] + cfg.w_mse * data.anchors.weight * losses["anchor_mse"]
             opt.zero_grad(set_to_none=True)
@@ -481,6 +500,128 @@ def choose_on_val(make: Callable[[float], AlignmentLayer], grid: list[float], da
 
 
 # ----------------------------------------------------------------------------------------------------------
+# cross-fitting on dev folds carved from train: the MLP's early stopping and α never see val or test
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class DevFold:
+    """One dev fold of the train split: train words held out of the MLP's fit and used for its early stopping.
+
+    ``train`` / ``dev``: bool masks over the train pairs (dev = the held-out classes' pairs the model is scored on);
+    ``anchors``: bool mask over the anchor rows it may fit; ``train_classes``: the train classes it keeps."""
+
+    train: torch.Tensor          # [N] bool
+    dev: torch.Tensor            # [N] bool
+    anchors: torch.Tensor | None  # [A] bool
+    train_classes: torch.Tensor  # [Ct'] long
+    name: str = ""
+
+
+def fold_data(data: AlignmentData, fold: DevFold) -> AlignmentData:
+    """The fold's view of ``data``: its train rows and anchors as "train", its dev rows as "val"."""
+    tr = data.splits["train"]
+    anchors = data.anchors
+    if anchors is not None and fold.anchors is not None:
+        anchors = AnchorData(anchors.x[fold.anchors], anchors.y[fold.anchors], anchors.weight)
+    return AlignmentData(splits={"train": SplitData(tr.x[fold.train], tr.cls[fold.train]),
+                                 "val": SplitData(tr.x[fold.dev], tr.cls[fold.dev])},
+                         class_emb=data.class_emb, train_classes=fold.train_classes, hard=data.hard,
+                         source_identity=data.source_identity, target_identity=data.target_identity, anchors=anchors)
+
+
+@torch.no_grad()
+def average_mlps(layers: list[AlignmentLayer]) -> AlignmentLayer:
+    """One MLP rung computing exactly the mean of ``layers``' outputs (same standardisation, any affine parts).
+
+    The residual MLPs run side by side: the first hidden layers are stacked, deeper ones block-diagonal, and the
+    output layer concatenates them at weight 1/K, so the average is an ordinary (wider) MLP layer."""
+    if not layers or any(l.mlp is None for l in layers):
+        raise ConfigError("average_mlps needs one or more MLP rungs")
+    k, first = len(layers), layers[0]
+    arch = copy.deepcopy(first.config.mlp)
+    arch.hidden_dims = [h * k for h in arch.hidden_dims]
+    out = new_layer_like(first, mlp=arch)
+    out.linear.weight.copy_(torch.stack([l.linear.weight for l in layers]).mean(0))
+    out.linear.bias.copy_(torch.stack([l.linear.bias for l in layers]).mean(0))
+    linears = [[m for m in l.mlp.hidden if isinstance(m, torch.nn.Linear)] for l in layers]
+    targets = [m for m in out.mlp.hidden if isinstance(m, torch.nn.Linear)]
+    for depth, target in enumerate(targets):
+        ws = [ls[depth].weight for ls in linears]
+        target.weight.copy_(torch.cat(ws) if depth == 0 else torch.block_diag(*ws))
+        target.bias.copy_(torch.cat([ls[depth].bias for ls in linears]))
+    out.mlp.out.weight.copy_(torch.cat([l.mlp.out.weight for l in layers], dim=1) / k)
+    out.mlp.out.bias.copy_(torch.stack([l.mlp.out.bias for l in layers]).mean(0))
+    return out.eval()
+
+
+def new_layer_like(layer: AlignmentLayer, **changes) -> AlignmentLayer:
+    """A fresh layer with ``layer``'s config (``changes`` applied) and standardisation statistics."""
+    cfg = copy.deepcopy(layer.config)
+    for k, v in changes.items():
+        setattr(cfg, k, v)
+    out = AlignmentLayer(cfg)
+    for name in ("x_mean", "x_std", "y_mean", "y_std"):
+        getattr(out, name).copy_(getattr(layer, name))
+    return out.eval()
+
+
+def refit_like(base: AlignmentLayer, data: AlignmentData) -> AlignmentLayer:
+    """``base``'s linear rung fitted again on ``data`` (same kind, prior and λ; ``base``'s standardisation)."""
+    kind, prior_kind = base.config.kind, base.config.prior
+    if kind == "identity":
+        out = fit_identity(data, stats=base)
+        assert out is not None
+        return out
+    if kind == "procrustes":
+        return fit_procrustes(data, stats=base)
+    if kind != "ridge" or base.config.ridge_lambda is None:
+        raise ConfigError(f"cannot refit a {kind!r} rung on a dev fold")
+    prior = {"procrustes": lambda: fit_procrustes(data, stats=base),
+             "identity": lambda: fit_identity(data, stats=base)}.get(prior_kind or "zero", lambda: None)()
+    layer, _ = fit_ridge(data, RidgeConfig(lambdas=[base.config.ridge_lambda], priors=[]), prior=prior, stats=base)
+    return layer
+
+
+def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, folds: list[DevFold],
+                  alphas: list[float], refit: Callable[[AlignmentData], AlignmentLayer] | None = None, *,
+                  device: str | torch.device = "cpu", seed: int = 0,
+                  log: Callable[[dict], None] | None = None, progress: bool = False,
+                  max_r2_drop: float | None = None) -> tuple[AlignmentLayer, float, list[dict]]:
+    """One residual MLP per dev fold, each fitted without its fold's words (on ``refit(fold data)``: the base rung
+    refitted without them, so the dev words are unseen by the whole map) and early-stopped on their pairs. The rung
+    is ``base`` + the folds' averaged residuals (:func:`average_mlps`), and α (the residual's scale) is the grid
+    value with the best mean dev top-1 across folds. Val and test are never looked at.
+    Returns (the MLP rung, α, one row per fold and α)."""
+    if not folds:
+        raise ConfigError("cross_fit_mlp needs at least one dev fold")
+    models, rows = [], []
+    scores = torch.zeros(len(alphas))
+    for i, fold in enumerate(folds):
+        fd = fold_data(data, fold)
+        fold_base = refit(fd) if refit is not None else base
+        floor = None if max_r2_drop is None else val_metrics(fold_base, fd)["r2"] - max_r2_drop
+
+        def fold_log(row: dict, i: int = i) -> None:
+            if log:
+                log({"fold": i, **row})
+
+        m = train_mlp(fd, fold_base, cfg, device=device, seed=seed + i, log=fold_log, progress=progress,
+                      min_val_r2=floor)
+        models.append(m)
+        for j, a in enumerate(alphas):
+            top1 = val_metrics(shrink_residual(m, a), fd)["top1"]
+            scores[j] += top1 / len(folds)
+            rows.append({"fold": i, "name": fold.name, "alpha": float(a), "dev_top1": top1,
+                         "dev_pairs": int(fold.dev.sum()), "train_pairs": int(fold.train.sum())})
+    best = int(torch.argmax(scores))      # ties: the first in the grid's order
+    out = average_mlps(models)
+    with torch.no_grad():                 # the residuals on the base fitted to all of train
+        out.linear.load_state_dict(base.linear.state_dict())
+    out.config.prior, out.config.ridge_lambda = models[0].config.prior, base.config.ridge_lambda
+    return out, float(alphas[best]), rows
+
+
+# ----------------------------------------------------------------------------------------------------------
 # evaluation of every rung
 # ----------------------------------------------------------------------------------------------------------
 
@@ -496,6 +637,6 @@ def evaluate(layers: dict[str, AlignmentLayer], data: AlignmentData) -> dict[str
     return out
 
 
-__all__ = ["AlignmentData", "AnchorData", "LINEAR_RUNGS", "MLPConfig", "RidgeConfig", "SplitData", "blend_linear",
+__all__ = ["AlignmentData", "AnchorData", "DevFold", "average_mlps", "cross_fit_mlp", "fold_data", "new_layer_like", "refit_like", "LINEAR_RUNGS", "MLPConfig", "RidgeConfig", "SplitData", "blend_linear",
            "calibrate_norm", "choose_on_val", "evaluate", "fit_identity", "fit_mean", "fit_procrustes", "fit_ridge", "make_candidates", "mlp_loss",
            "new_layer", "predict", "retrieval", "shrink_residual", "train_mlp", "val_metrics"]

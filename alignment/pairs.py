@@ -370,3 +370,26 @@ def held_out_words(pairset: PairSet) -> dict[str, list[str]]:
             out[f"{key[:-1]}:{i}"] = sorted(set(words) | {to_traditional(w) for w in words})
     return out
 
+
+
+def dev_folds(pairset: PairSet, n_folds: int, verbs_per_fold: int, object_fraction: float,
+              seed: int) -> list[dict[str, list[str]]]:
+    """Disjoint groups of *train* words for cross-fitting: each ``{"dev_verbs": [...], "dev_objects": [...]}``.
+
+    Drawn, with ``seed``, from the verbs and objects that could be held out (:func:`holdout_candidates`) but are
+    not held out for val/test, so a fold mimics val/test: unseen words in unseen combinations."""
+    if n_folds < 1:
+        return []
+    held = {i for ids in pairset.held_out.values() for i in ids}
+    rng = random.Random(f"dev-folds|{seed}")
+    verbs = [v for v in holdout_candidates("verb") if v not in held]
+    objects = [o for o in holdout_candidates("object") if o not in held and any(
+        lexicon.compatible(v, lexicon.OBJECTS[o]) for v in lexicon.VERBS.values())]
+    rng.shuffle(verbs)
+    rng.shuffle(objects)
+    n_obj = round(object_fraction * len(lexicon.OBJECTS))
+    if n_folds * verbs_per_fold > len(verbs) or n_folds * n_obj > len(objects):
+        raise ConfigError(f"dev: {n_folds} folds × {verbs_per_fold} verbs / {n_obj} objects requested but only "
+                          f"{len(verbs)} verbs / {len(objects)} objects are eligible; lower dev.folds")
+    return [{"dev_verbs": sorted(verbs[k * verbs_per_fold:(k + 1) * verbs_per_fold]),
+             "dev_objects": sorted(objects[k * n_obj:(k + 1) * n_obj])} for k in range(n_folds)]

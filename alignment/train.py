@@ -28,7 +28,7 @@ import random
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,20 +40,33 @@ from zh_steve.text.base import TextEncoder
 from zh_steve.goal import PromptBank
 from zh_steve.text.language import route
 
-from .anchors import AnchorsConfig, build_anchors
+from .anchors import AnchorsConfig, build_anchors, held_out_filter
 from .cache import encode_cached
 from .encoders import SourceEncoderConfig, TargetEncoderConfig, build_source_encoder, build_target_encoder
 from .evaluate import DEFAULT_FREEFORM, choose_blend_margin, evaluate_freeform, read_freeform, score
-from .ladder import (LINEAR_RUNGS, AlignmentData, AnchorData, MLPConfig, RidgeConfig, SplitData, blend_linear,
-                     calibrate_norm, choose_on_val, evaluate, fit_identity, fit_mean, fit_procrustes, fit_ridge,
-                     predict, shrink_residual, train_mlp, val_metrics)
+from .ladder import (LINEAR_RUNGS, AlignmentData, AnchorData, DevFold, MLPConfig, RidgeConfig, SplitData,
+                     blend_linear, calibrate_norm, choose_on_val, cross_fit_mlp, evaluate, fit_identity, fit_mean,
+                     fit_procrustes, fit_ridge, predict, refit_like, shrink_residual, train_mlp, val_metrics)
 from .metrics import format_table, knn_top1
-from .pairs import SPLITS, PairsConfig, PairSet, build_pairs
+from .pairs import SPLITS, PairsConfig, PairSet, build_pairs, dev_folds
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "alignment.yaml"
 RUNGS = ("mean", "identity", "procrustes", "procrustes_identity", "ridge", "ridge_prior", "mlp", "mlp_shrunk")
 RUNG_KINDS = {"procrustes_identity": "procrustes", "ridge_prior": "ridge", "mlp_shrunk": "mlp"}  # rung → layer kind
 R2_GATED = ("mlp", "mlp_shrunk")         # rungs shipped only within max_r2_drop of the MLP's linear base
+
+
+@dataclass
+class DevConfig:
+    """Dev folds carved from train (other words than val/test): the MLP's early stopping and α are chosen on them."""
+
+    folds: int = 3                  # 0: the old way (early stopping and α on val)
+    verbs_per_fold: int = 3
+    object_fraction: float = 0.08   # of all lexicon objects, per fold
+
+    def __post_init__(self) -> None:
+        if self.folds < 0 or self.verbs_per_fold < 0 or not 0 <= self.object_fraction < 0.3:
+            raise ConfigError("dev: folds and verbs_per_fold must be >= 0, object_fraction in [0, 0.3)")
 
 
 @dataclass
@@ -72,6 +85,7 @@ class TrainConfig:
     anchors: AnchorsConfig = field(default_factory=AnchorsConfig)
     ridge: RidgeConfig = field(default_factory=RidgeConfig)
     mlp: MLPConfig = field(default_factory=MLPConfig)
+    dev: DevConfig = field(default_factory=DevConfig)
     max_r2_drop: float = 0.1             # the MLP may lose at most this much val R² to its linear base
     residual_alphas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])  # mlp_shrunk (val)
     identity_betas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])   # procrustes_identity
@@ -184,6 +198,29 @@ def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEnco
                          target_identity=target.identity, anchors=anchor_data)
 
 
+def build_dev_folds(pairset: PairSet, anchors: list, n_anchor_rows: int, cfg: DevConfig, seed: int) -> list[DevFold]:
+    """Masks over the train pairs and anchor rows for each dev fold (:func:`alignment.pairs.dev_folds`): the fold's
+    classes (a dev verb or object) leave the fit, their Chinese pairs become its dev set, and anchors containing a
+    dev word (either language) leave the fit too."""
+    train_pairs = pairset.split("train")
+    folds = []
+    for k, words in enumerate(dev_folds(pairset, cfg.folds, cfg.verbs_per_fold, cfg.object_fraction, seed)):
+        dv, do = set(words["dev_verbs"]), set(words["dev_objects"])
+        out_cls = {c.class_id for c in pairset.classes if c.split == "train" and (c.verb in dv or c.object in do)}
+        gone = torch.tensor([p.class_id in out_cls for p in train_pairs], dtype=torch.bool)
+        dev = gone & torch.tensor([p.lang != "en" for p in train_pairs], dtype=torch.bool)
+        ok = held_out_filter(replace(pairset, held_out={"val_verbs": sorted(dv), "val_objects": sorted(do),
+                                                       "test_verbs": [], "test_objects": []}))
+        amask = torch.tensor([ok(a.zh, a.en) for a in anchors], dtype=torch.bool)
+        if n_anchor_rows and n_anchor_rows != amask.numel():  # anchors.both_sides: the English rows follow
+            amask = amask.repeat(n_anchor_rows // max(1, amask.numel()))
+        keep_cls = torch.tensor([i for i, c in enumerate(pairset.classes) if c.split == "train"
+                                 and c.class_id not in out_cls], dtype=torch.long)
+        folds.append(DevFold(train=~gone, dev=dev, anchors=amask if n_anchor_rows else None, train_classes=keep_cls,
+                             name=f"verbs {','.join(sorted(dv))} + {len(do)} objects"))
+    return folds
+
+
 def choose_rung(val: dict[str, dict[str, float]], max_r2_drop: float, mlp_base: str = "ridge") -> str:
     """Best val top-1 (then R²) among the closed-form rungs, and the MLP if its val R² is within ``max_r2_drop`` of
     the linear rung it was trained from (``mlp_base``).
@@ -237,8 +274,14 @@ def run(cfg: TrainConfig) -> dict:
     print("source separability (leave-one-out 1-NN class top-1 in the source space): "
           + ", ".join(f"{k.rsplit('_', 1)[1]} {v:.3f}" for k, v in diagnostics.items()))
 
-    # 3. the ladder
-    layers, ridge_rows, mlp_base, shrink_rows = fit_ladder(data, cfg, device, out)
+    # 3. the ladder (the MLP cross-fitted on dev folds carved from train)
+    n_anchor_rows = data.anchors.x.shape[0] if data.anchors is not None else 0
+    folds = build_dev_folds(pairset, anchors, n_anchor_rows, cfg.dev, cfg.seed)
+    for f in folds:
+        print(f"dev fold {f.name}: {int(f.dev.sum())} dev pairs, {int(f.train.sum())} train pairs")
+    t_fit = time.time()
+    layers, ridge_rows, mlp_base, shrink_rows = fit_ladder(data, cfg, device, out, folds)
+    fit_seconds = time.time() - t_fit
 
     # 4. metrics for every rung on every split (outputs norm-calibrated first)
     if cfg.calibrate_norm:
@@ -248,7 +291,8 @@ def run(cfg: TrainConfig) -> dict:
     print(format_table(metrics))
     chosen = choose_rung(metrics["val"], cfg.max_r2_drop, mlp_base=mlp_base)
     report = {**metrics, "chosen": chosen, "mlp_base": mlp_base, "ridge_lambdas": ridge_rows, "shrink": shrink_rows,
-              "diagnostics": diagnostics,
+              "diagnostics": diagnostics, "fit_seconds": fit_seconds,
+              "dev_folds": [f.name for f in folds],
               "pairs": summary, "anchors": {"n": len(anchors), **Counter(a.source for a in anchors)},
               "source_encoder": data.source_identity, "target_encoder": data.target_identity,
               "out_scale": {r: float(l.out_scale) for r, l in layers.items()}, "device": device}
@@ -286,11 +330,13 @@ def run(cfg: TrainConfig) -> dict:
     return report
 
 
-def fit_ladder(data: AlignmentData, cfg: TrainConfig, device: str,
-               out: Path) -> tuple[dict, list[dict], str, dict[str, list[dict]]]:
+def fit_ladder(data: AlignmentData, cfg: TrainConfig, device: str, out: Path,
+               folds: list[DevFold] | None = None) -> tuple[dict, list[dict], str, dict[str, list[dict]]]:
     """Every rung: mean, identity (if the sizes match), Procrustes, Procrustes blended toward identity (β on val),
     ridge (toward 0), ridge toward the better prior map, the residual MLP on the best linear rung by val top-1, and
-    that MLP with its residual scaled by α (on val). Also returns the α/β grids' val rows."""
+    that MLP with its residual scaled by α. With dev ``folds`` the MLP is cross-fitted (:func:`cross_fit_mlp`:
+    early stopping and α on train words held out per fold; val is left for the rung choice); without, early
+    stopping and α use val. Also returns the α/β grids' rows."""
     layers = {"mean": fit_mean(data)}
     identity = fit_identity(data)
     if identity is not None:
@@ -323,14 +369,25 @@ def fit_ladder(data: AlignmentData, cfg: TrainConfig, device: str,
             log_file.write(json.dumps(row) + "\n")
             log_file.flush()
 
-        # early stopping keeps only epochs that choose_rung could ship
-        layers["mlp"] = train_mlp(data, layers[base], cfg.mlp, device=device, seed=cfg.seed, log=log,
-                                  progress=True, min_val_r2=val[base]["r2"] - cfg.max_r2_drop)
-    # the residual scaled by α: val holds out other words than test, so a full-strength residual can overfit val's
-    layers["mlp_shrunk"], shrink_rows["residual_alpha"] = choose_on_val(
-        lambda a: shrink_residual(layers["mlp"], a), cfg.residual_alphas, data, "alpha")
-    print("mlp residual × α (val): " + ", ".join(f"α={r['alpha']:g} top1={r['val_top1']:.3f}"
-                                                 for r in shrink_rows["residual_alpha"]))
+        if folds:
+            layers["mlp"], alpha, fold_rows = cross_fit_mlp(
+                data, layers[base], cfg.mlp, folds, cfg.residual_alphas, lambda fd: refit_like(layers[base], fd),
+                device=device, seed=cfg.seed, log=log, progress=True, max_r2_drop=cfg.max_r2_drop)
+        else:  # early stopping keeps only epochs that choose_rung could ship
+            layers["mlp"] = train_mlp(data, layers[base], cfg.mlp, device=device, seed=cfg.seed, log=log,
+                                      progress=True, min_val_r2=val[base]["r2"] - cfg.max_r2_drop)
+    if folds:
+        layers["mlp_shrunk"] = shrink_residual(layers["mlp"], alpha)
+        shrink_rows["residual_alpha_dev"] = fold_rows
+        print(f"mlp: {len(folds)} dev-fold residuals averaged; residual × α (mean dev top-1 over folds): " + ", ".join(
+            f"α={a:g} {sum(r['dev_top1'] for r in fold_rows if r['alpha'] == a) / len(folds):.3f}"
+            for a in cfg.residual_alphas) + f" → α={alpha:g}")
+    else:
+        # the residual scaled by α: val holds out other words than test, so a full residual can overfit val's
+        layers["mlp_shrunk"], shrink_rows["residual_alpha"] = choose_on_val(
+            lambda a: shrink_residual(layers["mlp"], a), cfg.residual_alphas, data, "alpha")
+        print("mlp residual × α (val): " + ", ".join(f"α={r['alpha']:g} top1={r['val_top1']:.3f}"
+                                                     for r in shrink_rows["residual_alpha"]))
     return layers, ridge_rows, base, shrink_rows
 
 

@@ -72,3 +72,31 @@ def test_the_real_dictionary_is_filtered_capped_and_honest(pairset):
     assert len({a.zh for a in out}) == len(out)
     train_texts = {p.text for p in pairset.pairs}
     assert not any(a.zh in train_texts for a in out)
+
+
+def test_dev_folds_hold_out_train_words_honestly(pairset):
+    from dataclasses import replace
+
+    from alignment.pairs import dev_folds
+    from alignment.train import DevConfig, build_dev_folds
+
+    groups = dev_folds(pairset, 3, 3, 0.05, seed=0)
+    held = {i for ids in pairset.held_out.values() for i in ids}
+    words = [set(g["dev_verbs"]) | set(g["dev_objects"]) for g in groups]
+    assert len(groups) == 3 and all(len(g["dev_verbs"]) == 3 for g in groups)
+    assert not any(w & held for w in words)                                    # never a val/test word
+    assert not (words[0] & words[1] or words[0] & words[2] or words[1] & words[2])  # disjoint folds
+    anchors = A.lexicon_anchors(pairset)
+    folds = build_dev_folds(pairset, anchors, len(anchors), DevConfig(folds=3, object_fraction=0.05), seed=0)
+    train = pairset.split("train")
+    for g, f in zip(groups, folds):
+        fold_words = _held_zh(replace(pairset, held_out={"val_verbs": g["dev_verbs"], "val_objects": g["dev_objects"],
+                                                         "test_verbs": [], "test_objects": []}))
+        kept = [a for a, k in zip(anchors, f.anchors.tolist()) if k]
+        assert len(kept) < len(anchors) and not any(w in a.zh for a in kept for w in fold_words)
+        fit_texts = [p.text for p, k in zip(train, f.train.tolist()) if k]
+        assert not any(w in t for t in fit_texts for w in fold_words)          # no dev word in the fold's fit
+        dev = [p for p, k in zip(train, f.dev.tolist()) if k]
+        assert dev and all(p.lang != "en" and (p.verb in g["dev_verbs"] or p.object in g["dev_objects"]) for p in dev)
+        kept_cls = {pairset.classes[i].class_id for i in f.train_classes.tolist()}
+        assert not kept_cls & {p.class_id for p in dev}

@@ -308,3 +308,79 @@ def test_procrustes_blend_toward_identity_interpolates_and_picks_the_rotation_wh
     assert rows[0]["val_top1"] < 0.2 and rows[-1]["val_top1"] > 0.9      # identity is wrong here, the rotation right
     with pytest.raises(ConfigError):
         choose_on_val(lambda b: proc, [], data, "beta")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# cross-fitting on dev folds carved from train
+# ----------------------------------------------------------------------------------------------------------
+
+def _folds(data: AlignmentData, k: int = 3):
+    """Dev folds over the synthetic train classes: fold i holds out every class ≡ i (mod k)."""
+    from alignment.ladder import DevFold
+
+    cls = data.splits["train"].cls
+    out = []
+    for i in range(k):
+        gone = torch.isin(cls, data.train_classes[i::k])
+        keep = torch.tensor([c for j, c in enumerate(data.train_classes.tolist()) if j % k != i])
+        out.append(DevFold(train=~gone, dev=gone, anchors=None, train_classes=keep, name=f"fold{i}"))
+    return out
+
+
+def test_average_mlps_is_exactly_the_mean_of_the_outputs():
+    from alignment.ladder import average_mlps, fit_procrustes, predict
+
+    data = synthetic(nonlinear=True, classes=200)
+    base = fit_procrustes(data)
+    for hidden in ([16], [16, 8]):   # stacked first layers; deeper ones block-diagonal
+        cfg = MLPConfig(architecture=MLPArchitecture(hidden_dims=hidden, dropout=0.1), epochs=2, patience=2, lr=1e-2)
+        ms = [train_mlp(data, base, cfg, seed=s) for s in range(3)]
+        avg = average_mlps(ms)
+        x = data.splits["test"].x
+        torch.testing.assert_close(predict(avg, x), torch.stack([predict(m, x) for m in ms]).mean(0), atol=1e-4,
+                                   rtol=0)
+        assert avg.config.mlp.hidden_dims == [3 * h for h in hidden]
+    with pytest.raises(ConfigError):
+        average_mlps([base])
+
+
+def test_refit_like_keeps_kind_lambda_prior_and_the_full_standardisation():
+    from alignment.ladder import fit_procrustes, fold_data, refit_like
+
+    data = synthetic(nonlinear=False, classes=200, d_in=32, d_out=32)
+    proc = fit_procrustes(data)
+    rp, _ = fit_ridge(data, RidgeConfig(lambdas=[3.0]), prior=proc)
+    fd = fold_data(data, _folds(data)[0])
+    for base in (proc, rp):
+        again = refit_like(base, fd)
+        assert again.config.kind == base.config.kind and again.config.prior == base.config.prior
+        assert again.config.ridge_lambda == base.config.ridge_lambda
+        assert torch.equal(again.x_mean, base.x_mean) and torch.equal(again.y_std, base.y_std)
+        assert not torch.allclose(again.linear.weight, base.linear.weight)   # refitted without the fold's rows
+
+
+def test_cross_fit_never_looks_at_val_or_test_and_chooses_alpha_on_the_folds():
+    from alignment.ladder import cross_fit_mlp, fit_procrustes, fold_data, predict, refit_like, shrink_residual
+
+    data = synthetic(nonlinear=True, classes=300)
+    base = fit_procrustes(data)
+    folds = _folds(data)
+    fd = fold_data(data, folds[1])
+    assert set(fd.splits) == {"train", "val"} and not torch.isin(fd.splits["val"].cls, fd.train_classes).any()
+    cfg = MLPConfig(**{**MLP.__dict__, "epochs": 4, "patience": 4, "train_linear": False})
+    alphas = [0.0, 0.5, 1.0]
+    mlp, alpha, rows = cross_fit_mlp(data, base, cfg, folds, alphas, lambda d: refit_like(base, d), seed=0)
+    assert len(rows) == len(folds) * len(alphas) and alpha in alphas
+    means = {a: sum(r["dev_top1"] for r in rows if r["alpha"] == a) / len(folds) for a in alphas}
+    assert means[alpha] == max(means.values()) and alpha > 0   # a non-linear map: the residual helps on dev
+    x = data.splits["test"].x
+    torch.testing.assert_close(predict(shrink_residual(mlp, 0.0), x), predict(base, x), atol=1e-4, rtol=0)
+    m = evaluate({"base": base, "mlp": mlp}, data)
+    assert m["test"]["mlp"]["top1"] > m["test"]["base"]["top1"]
+    # the val/test embeddings are never read: scrambling them changes nothing
+    scrambled = AlignmentData({**data.splits, "val": SplitData(torch.randn_like(data.splits["val"].x),
+                                                                data.splits["val"].cls),
+                               "test": SplitData(torch.zeros_like(x), data.splits["test"].cls)},
+                              data.class_emb, data.train_classes, hard=data.hard)
+    again, alpha2, _ = cross_fit_mlp(scrambled, base, cfg, folds, alphas, lambda d: refit_like(base, d), seed=0)
+    assert alpha2 == alpha and torch.equal(predict(again, x), predict(mlp, x))

@@ -70,7 +70,13 @@ def test_tiny_run_writes_every_file(tiny_run):
     pairs = (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(pairs) == metrics["pairs"]["pairs"]
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in log] == list(range(len(log)))
+    folds = metrics["dev_folds"]
+    assert len(folds) == 3 and {r["fold"] for r in log} == {0, 1, 2}       # one MLP per dev fold (dev.folds: 3)
+    for k in range(3):
+        epochs = [r["epoch"] for r in log if r["fold"] == k]
+        assert epochs == list(range(len(epochs))) and len(epochs) >= 2
+    alpha_rows = metrics["shrink"]["residual_alpha_dev"]                     # α chosen on the folds, not on val
+    assert {r["fold"] for r in alpha_rows} == {0, 1, 2} and all(0 <= r["dev_top1"] <= 1 for r in alpha_rows)
     assert "top1" in stdout and "newly encoded" in stdout
 
 

@@ -111,6 +111,7 @@ class MLPConfig:
     hard_negative_weight: float = 4.0  # hard negatives count this many times in the InfoNCE denominator
     patience: int = 20              # epochs without a better val top-1 before stopping
     anchors: bool = True            # also fit the word anchors (MSE, their weight) in every batch
+    anchor_ratio: float = 1.0       # anchor rows drawn per instruction pair in a batch (fewer: a cheaper epoch)
 
     def __post_init__(self) -> None:
         if self.patience < 1:
@@ -119,6 +120,8 @@ class MLPConfig:
             raise ConfigError("mlp: epochs, batch_size, lr and temperature must be positive")
         if self.nce_candidates not in ("train", "all"):
             raise ConfigError(f"mlp.nce_candidates must be 'train' or 'all', got {self.nce_candidates!r}")
+        if self.anchor_ratio <= 0:
+            raise ConfigError("mlp.anchor_ratio must be > 0 (anchor rows per instruction pair in a batch)")
         if self.hard_negative_weight < 1.0:
             raise ConfigError("mlp.hard_negative_weight must be >= 1 (1 disables the up-weighting)")
 
@@ -419,8 +422,9 @@ def train_mlp(
             idx = perm[s:s + cfg.batch_size]
             losses = mlp_loss(layer, x_tr, idx, class_emb, cands, cfg,
                               ys_pred=lin_tr[idx] + layer.mlp(xs_tr[idx]) if frozen else None)
-            if anchors is not None:  # the same number of anchor rows, drawn at random
-                pick = torch.randint(0, anchors[0].shape[0], (idx.numel(),), generator=gen).to(device)
+            if anchors is not None:  # anchor_ratio × as many anchor rows, drawn at random
+                n_pick = max(1, round(cfg.anchor_ratio * idx.numel()))
+                pick = torch.randint(0, anchors[0].shape[0], (n_pick,), generator=gen).to(device)
                 pred = (lin_an[pick] + layer.mlp(xs_an[pick]) if frozen
                         else layer.map_standardized(layer.standardize_input(anchors[0][pick])))
                 losses["anchor_mse"] = F.mse_loss(pred, (anchors[1][pick] - layer.y_mean) / layer.y_std)

@@ -7,8 +7,10 @@ Steps, top to bottom:
   1. build the instruction pairs from the lexicon, split by class (held-out verbs/objects) → pairs.jsonl
   2. embed every unique text once per encoder (on-disk cache; re-runs encode nothing)
   3. fit the ladder: mean (floor) → identity (same-size spaces) → orthogonal Procrustes → ridge toward 0 and toward
-     the best prior map (λ on val) → residual MLP on the best linear rung (early-stopped on val top-1); shrunk rungs:
-     Procrustes blended toward identity (β on val) and the MLP residual × α (α on val); word-level
+     the best prior map (λ on val) → residual MLP on the best linear rung, cross-fitted on dev folds of train words
+     (one MLP per fold, early-stopped on the fold's held-out words, averaged; `dev.folds: 0` = early stopping on
+     val); shrunk rungs: Procrustes blended toward identity (β on val) and the MLP residual × α (α on the dev
+     folds); word-level
      anchors (lexicon words and CC-CEDICT) join the train pairs in the closed-form fits and the MLP loss
   4. calibrate every rung's output norm (train), evaluate every rung on train/val/test → metrics.json
   5. save the rung with the best val top-1 (the MLP only if its val R² is within max_r2_drop of its linear base's:

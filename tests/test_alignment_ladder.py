@@ -260,6 +260,11 @@ def test_mlp_fits_the_anchors_too():
     train_mlp(data, base, MLPConfig(**{**cfg.__dict__, "anchors": False}), seed=0, log=without_log.append)
     assert with_log[1]["train_anchor_mse"] > 0 and without_log[1]["train_anchor_mse"] == 0
     assert with_log[1]["train_loss"] != without_log[1]["train_loss"]
+    half_log: list[dict] = []   # anchor_ratio: fewer anchor rows per batch, still fitted
+    train_mlp(data, base, MLPConfig(**{**cfg.__dict__, "anchor_ratio": 0.5}), seed=0, log=half_log.append)
+    assert half_log[1]["train_anchor_mse"] > 0 and half_log[1]["train_loss"] != with_log[1]["train_loss"]
+    with pytest.raises(ConfigError, match="anchor_ratio"):
+        MLPConfig(anchor_ratio=0.0)
 
 
 # ----------------------------------------------------------------------------------------------------------

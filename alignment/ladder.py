@@ -368,6 +368,7 @@ def train_mlp(
     log: Callable[[dict], None] | None = None,
     progress: bool = False,
     min_val_r2: float | None = None,
+    fixed_epochs: int | None = None,
 ) -> AlignmentLayer:
     """Train ``base`` (a linear rung) + residual MLP (identical to ``base`` at step 0); return the best-val state.
 
@@ -395,6 +396,8 @@ def train_mlp(
     gen = torch.Generator().manual_seed(seed)
 
     def val_key() -> tuple[float, float]:
+        if fixed_epochs is not None:       # a fixed epoch count: no split is looked at
+            return float("nan"), float("nan")
         m = val_metrics(layer, data)
         return m["top1"], m["r2"]
 
@@ -403,7 +406,8 @@ def train_mlp(
         log({"epoch": 0, "val_top1": best_key[0], "val_r2": best_key[1]})
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(1, cfg.epochs + 1), desc="mlp", disable=not progress, leave=False)
+    n_epochs = cfg.epochs if fixed_epochs is None else fixed_epochs
+    bar = tqdm(range(1, n_epochs + 1), desc="mlp", disable=not progress, leave=False)
     # a fixed base: standardised inputs and the base's outputs computed once, the batches run only the residual
     frozen = not cfg.train_linear
     if frozen:
@@ -440,11 +444,13 @@ def train_mlp(
                "val_top1": v_top1, "val_r2": v_r2, "lr": sched.get_last_lr()[0], "seconds": time.time() - t0}
         if (v_top1, v_r2) > best_key and (min_val_r2 is None or v_r2 >= min_val_r2):
             best_key, best_state, best_epoch = (v_top1, v_r2), copy.deepcopy(layer.state_dict()), epoch
+        if fixed_epochs is not None:
+            best_state, best_epoch = layer.state_dict(), epoch
         row["best_epoch"] = best_epoch
         if log:
             log(row)
         bar.set_postfix(val_top1=f"{v_top1:.3f}", best=f"{best_key[0]:.3f}")
-        if epoch - best_epoch >= cfg.patience:
+        if fixed_epochs is None and epoch - best_epoch >= cfg.patience:
             break
     layer.load_state_dict(best_state)
     layer.requires_grad_(False)
@@ -590,7 +596,7 @@ def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, fol
                   alphas: list[float], refit: Callable[[AlignmentData], AlignmentLayer] | None = None, *,
                   device: str | torch.device = "cpu", seed: int = 0,
                   log: Callable[[dict], None] | None = None, progress: bool = False,
-                  max_r2_drop: float | None = None) -> tuple[AlignmentLayer, float, list[dict]]:
+                  max_r2_drop: float | None = None, final_fit: bool = False) -> tuple[AlignmentLayer, float, list[dict]]:
     """One residual MLP per dev fold, each fitted without its fold's words (on ``refit(fold data)``: the base rung
     refitted without them, so the dev words are unseen by the whole map) and early-stopped on their pairs. The rung
     is ``base`` + the folds' averaged residuals (:func:`average_mlps`), and α (the residual's scale) is the grid
@@ -598,7 +604,7 @@ def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, fol
     Returns (the MLP rung, α, one row per fold and α)."""
     if not folds:
         raise ConfigError("cross_fit_mlp needs at least one dev fold")
-    models, rows = [], []
+    models, rows, best_epochs = [], [], []
     scores = torch.zeros(len(alphas))
     for i, fold in enumerate(folds):
         fd = fold_data(data, fold)
@@ -609,8 +615,11 @@ def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, fol
             if log:
                 log({"fold": i, **row})
 
-        m = train_mlp(fd, fold_base, cfg, device=device, seed=seed + i, log=fold_log, progress=progress,
-                      min_val_r2=floor)
+        fold_rows: list[dict] = []
+        m = train_mlp(fd, fold_base, cfg, device=device, seed=seed + i, log=lambda r: (fold_rows.append(r),
+                                                                                           fold_log(r)),
+                      progress=progress, min_val_r2=floor)
+        best_epochs.append(fold_rows[-1].get("best_epoch", 0))
         models.append(m)
         for j, a in enumerate(alphas):
             top1 = val_metrics(shrink_residual(m, a), fd)["top1"]
@@ -618,6 +627,10 @@ def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, fol
             rows.append({"fold": i, "name": fold.name, "alpha": float(a), "dev_top1": top1,
                          "dev_pairs": int(fold.dev.sum()), "train_pairs": int(fold.train.sum())})
     best = int(torch.argmax(scores))      # ties: the first in the grid's order
+    if final_fit:   # one MLP on all of train for the folds' mean best epoch count (no split looked at)
+        n = round(sum(best_epochs) / len(best_epochs))
+        out = train_mlp(data, base, cfg, device=device, seed=seed, progress=progress, fixed_epochs=n)
+        return out, float(alphas[best]), rows
     out = average_mlps(models)
     with torch.no_grad():                 # the residuals on the base fitted to all of train
         out.linear.load_state_dict(base.linear.state_dict())

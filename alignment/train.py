@@ -65,6 +65,8 @@ class DevConfig:
     folds: int = 3                  # 0: the old way (early stopping and α on val)
     verbs_per_fold: int = 3
     object_fraction: float = 0.08   # of all lexicon objects, per fold
+    final_fit: bool = False         # ship one MLP fitted on all of train for the folds' mean best epoch count
+                                    # instead of the folds' average
 
     def __post_init__(self) -> None:
         if self.folds < 0 or self.verbs_per_fold < 0 or not 0 <= self.object_fraction < 0.3:
@@ -374,7 +376,8 @@ def fit_ladder(data: AlignmentData, cfg: TrainConfig, device: str, out: Path,
         if folds:
             layers["mlp"], alpha, fold_rows = cross_fit_mlp(
                 data, layers[base], cfg.mlp, folds, cfg.residual_alphas, lambda fd: refit_like(layers[base], fd),
-                device=device, seed=cfg.seed, log=log, progress=True, max_r2_drop=cfg.max_r2_drop)
+                device=device, seed=cfg.seed, log=log, progress=True, max_r2_drop=cfg.max_r2_drop,
+                final_fit=cfg.dev.final_fit)
         else:  # early stopping keeps only epochs that choose_rung could ship
             layers["mlp"] = train_mlp(data, layers[base], cfg.mlp, device=device, seed=cfg.seed, log=log,
                                       progress=True, min_val_r2=val[base]["r2"] - cfg.max_r2_drop)

@@ -389,3 +389,23 @@ def test_cross_fit_never_looks_at_val_or_test_and_chooses_alpha_on_the_folds():
                               data.class_emb, data.train_classes, hard=data.hard)
     again, alpha2, _ = cross_fit_mlp(scrambled, base, cfg, folds, alphas, lambda d: refit_like(base, d), seed=0)
     assert alpha2 == alpha and torch.equal(predict(again, x), predict(mlp, x))
+
+
+def test_final_fit_trains_one_mlp_on_all_of_train_for_the_folds_epoch_count():
+    from alignment.ladder import cross_fit_mlp, fit_procrustes, predict, refit_like
+
+    data = synthetic(nonlinear=True, classes=300)
+    base = fit_procrustes(data)
+    cfg = MLPConfig(**{**MLP.__dict__, "epochs": 3, "patience": 3, "train_linear": False})
+    fold_log: list[dict] = []
+    mlp, alpha, _ = cross_fit_mlp(data, base, cfg, _folds(data), [0.0, 1.0], lambda d: refit_like(base, d), seed=0,
+                                  log=fold_log.append, final_fit=True)
+    assert mlp.config.mlp.hidden_dims == cfg.architecture.hidden_dims          # one MLP, not the folds' average
+    best = [[r for r in fold_log if r["fold"] == k][-1]["best_epoch"] for k in range(3)]
+    n = round(sum(best) / 3)
+    direct = train_mlp(data, base, cfg, seed=0, fixed_epochs=n)
+    x = data.splits["test"].x
+    assert torch.equal(predict(mlp, x), predict(direct, x))
+    log: list[dict] = []
+    train_mlp(data, base, cfg, seed=0, fixed_epochs=2, log=log.append)          # no split looked at
+    assert [r["epoch"] for r in log] == [0, 1, 2] and all(r["val_top1"] != r["val_top1"] for r in log)

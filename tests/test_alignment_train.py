@@ -67,6 +67,7 @@ def test_tiny_run_writes_every_file(tiny_run):
     assert set(ff["all"]["goal"]) == {"regress", "snap", "blend"}
     assert ff["all"]["goal"]["snap"]["snap_rate"] == 1.0 and ff["all"]["goal"]["regress"]["snap_rate"] == 0.0
     assert metrics["anchors"]["lexicon"] > 100
+    assert metrics["encode_dtype"] in ("float32", "bfloat16")   # auto: bfloat16 where the CPU has it natively
     pairs = (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(pairs) == metrics["pairs"]["pairs"]
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]

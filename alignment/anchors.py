@@ -74,7 +74,8 @@ def held_out_filter(pairset: PairSet):
     en_res = [re.compile(rf"\b{re.escape(w)}s?\b") for w in sorted(en_words)]
 
     def ok(zh: str, en: str) -> bool:
-        if any(w in zh or w in to_traditional(zh) for w in zh_words):
+        trad = to_traditional(zh)  # once per anchor, not once per held-out word
+        if any(w in zh or w in trad for w in zh_words):
             return False
         low = en.lower()
         return not any(r.search(low) for r in en_res)

@@ -11,8 +11,10 @@ tokens) by large fp32 weights, so every product is bound by reading the weight. 
 - the weight-major ``W @ x.T`` is best for 2–64 rows when the weight is tall (out ≥ in): 8192×2048, 2 rows 2.5 ms;
   768×768 and 3072×768 with 4 rows at ~27 GB/s, where oneDNN reaches ~18.
 
-So: one row, or a wide weight (in > out, e.g. an MLP's down-projection), goes to oneDNN; 2–64 rows on a tall
-weight go weight-major; everything else (more rows, autograd, other dtypes or devices) is plain ``F.linear``.
+So: 2 rows on a tall weight (out ≥ in: the CFG pair), and 3–4 rows on a small one (< 4 M elements: a few tokens
+through a text tower), go weight-major; every other 1..64-row product goes to oneDNN (one row, wide weights, and
+3+ rows on the policy's large weights, e.g. batched envs: 8192×2048 with 4 rows 4.1 ms vs 7.2 ms weight-major);
+everything else (more rows, autograd, other dtypes or devices) is plain ``F.linear``.
 All three compute the same dot products in float32; they differ only in summation order (~1e-6 relative).
 
 :class:`Linear` is a drop-in ``nn.Linear`` (same parameters and state-dict keys). :func:`use_weight_major`
@@ -27,6 +29,8 @@ from torch import nn
 
 # Row counts served by the few-row paths. Above it the product is compute-bound and MKL's usual layout is as good.
 FEW_ROWS = (1, 64)
+# Weights below this many elements fit the weight-major product for 3–4 rows (the text towers' 768×768, 3072×768).
+SMALL_WEIGHT = 4 * 2**20
 
 
 def _has_onednn_linear() -> bool:
@@ -44,7 +48,10 @@ def few_row_path(rows: int, out_features: int, in_features: int) -> str:
     lo, hi = FEW_ROWS
     if not lo <= rows <= hi:
         return "mkl"
-    if HAS_ONEDNN and (rows == 1 or in_features > out_features):
+    tall = out_features >= in_features
+    if (rows == 2 and tall) or (3 <= rows <= 4 and out_features * in_features < SMALL_WEIGHT):
+        return "weight_major"
+    if HAS_ONEDNN:
         return "onednn"
     return "weight_major" if rows >= 2 else "mkl"
 

@@ -35,6 +35,7 @@ def test_few_row_path_choice():
     assert few_row_path(2, 2048, 8192) == ("onednn" if HAS_ONEDNN else "weight_major")   # wide weight
     assert few_row_path(2, 8192, 2048) == "weight_major"        # tall weight, 2 CFG rows
     assert few_row_path(4, 3072, 768) == few_row_path(3, 768, 768) == "weight_major"   # a few tokens, small W
+    assert few_row_path(4, 768, 3072) == (onednn if HAS_ONEDNN else "weight_major")     # ... but a wide one
     assert few_row_path(4, 8192, 2048) == (onednn if HAS_ONEDNN else "weight_major")   # batched envs, large W
     assert few_row_path(64, 768, 768) == (onednn if HAS_ONEDNN else "weight_major")
     assert few_row_path(65, 768, 768) == few_row_path(0, 768, 768) == "mkl"

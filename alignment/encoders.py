@@ -8,6 +8,7 @@ A missing model raises :class:`WeightsNotFoundError` with one line saying what i
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,3 +142,49 @@ def _quiet_hub():
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the training embedding pass in a faster compute dtype
+# ---------------------------------------------------------------------------------------------------------------
+
+ENCODE_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` multiplies bfloat16 natively (CUDA with bf16; a CPU with AVX512-BF16 or AMX)."""
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes: assume not
+        return False
+
+
+def resolve_encode_dtype(name: str, device: str) -> torch.dtype:
+    """``encode_dtype`` → the dtype of the bulk embedding pass (``auto``: bfloat16 where it is native)."""
+    if name not in ENCODE_DTYPES:
+        raise ConfigError(f"encode_dtype must be one of {list(ENCODE_DTYPES)}, got {name!r}")
+    if name == "auto":
+        return torch.bfloat16 if native_bf16(device) else torch.float32
+    return torch.bfloat16 if name == "bfloat16" else torch.float32
+
+
+def bulk_encoder(encoder: TextEncoder, dtype: torch.dtype) -> TextEncoder:
+    """A copy of ``encoder`` whose tower computes in ``dtype``, for the training embedding pass.
+
+    Batched text towers are compute-bound: on an AVX512-BF16 CPU a bfloat16 tower encodes about twice as fast
+    (Chinese-CLIP, 640 training instructions in batches of 64: 6.1 s → 3.1 s, cosine to float32 ≥ 0.9998, random
+    full-size weights). The copy caches under its own identity (``…|compute=bfloat16``), so its embeddings never
+    mix with float32 ones; the layer still records the float32 encoder it runs with. Encoders without a torch
+    tower (the proxy stand-ins) and float32 come back unchanged."""
+    from zh_steve.text.chinese_clip import ChineseClipTextEncoder
+    from zh_steve.text.mineclip_text import MineClipTextEncoder
+
+    attr = {ChineseClipTextEncoder: "tower", MineClipTextEncoder: "model"}.get(type(encoder))
+    if dtype == torch.float32 or attr is None:
+        return encoder
+    fast = copy.copy(encoder)
+    setattr(fast, attr, copy.deepcopy(getattr(encoder, attr)).to(dtype))
+    fast.identity = f"{encoder.identity}|compute={str(dtype).removeprefix('torch.')}"
+    return fast

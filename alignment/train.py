@@ -44,7 +44,8 @@ from zh_steve.text.language import route
 
 from .anchors import AnchorsConfig, build_anchors, held_out_filter
 from .cache import encode_cached
-from .encoders import SourceEncoderConfig, TargetEncoderConfig, build_source_encoder, build_target_encoder
+from .encoders import (ENCODE_DTYPES, SourceEncoderConfig, TargetEncoderConfig, build_source_encoder,
+                       build_target_encoder, bulk_encoder, resolve_encode_dtype)
 from .evaluate import DEFAULT_FREEFORM, choose_blend_margin, evaluate_freeform, read_freeform, score
 from .ladder import (LINEAR_RUNGS, AlignmentData, AnchorData, DevFold, MLPConfig, RidgeConfig, SplitData,
                      blend_linear, calibrate_norm, choose_on_val, cross_fit_mlp, evaluate, fit_identity, fit_mean,
@@ -83,6 +84,7 @@ class TrainConfig:
     num_threads: int | None = None       # torch CPU threads; None = torch's default
     cache_dir: str | None = None         # embedding cache; None = ~/.cache/zh-steve/embeddings
     encode_batch_size: int = 64
+    encode_dtype: str = "auto"          # bulk embedding pass: auto (bfloat16 where native) | float32 | bfloat16
     source_encoder: SourceEncoderConfig = field(default_factory=SourceEncoderConfig)
     target_encoder: TargetEncoderConfig = field(default_factory=TargetEncoderConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
@@ -101,6 +103,8 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.max_r2_drop < 0:
             raise ConfigError(f"max_r2_drop must be >= 0, got {self.max_r2_drop}")
+        if self.encode_dtype not in ENCODE_DTYPES:
+            raise ConfigError(f"encode_dtype must be one of {list(ENCODE_DTYPES)}, got {self.encode_dtype!r}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -163,8 +167,12 @@ def hard_negative_matrix(pairset: PairSet) -> torch.Tensor:
 
 
 def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEncoder,
-          cfg: TrainConfig) -> AlignmentData:
+          cfg: TrainConfig, bulk: tuple[TextEncoder, TextEncoder] | None = None) -> AlignmentData:
     """Encode pair texts (source) and class prompts (target) through the cache; assemble the ladder's data.
+
+    ``bulk`` (source, target): the encoders for the many pair texts and anchors (e.g. bfloat16 copies, see
+    :func:`alignment.encoders.bulk_encoder`). The class prompts always go through ``target`` itself: they are the
+    prompt bank that the agent feeds the prior at run time, and the pairs' regression targets.
 
     Every source-side input goes through the agent's routing rule for the Chinese tower (``route(text, lang="zh")``:
     normalised, Traditional → Simplified, English "both sides" inputs as written), so training sees exactly the text
@@ -172,9 +180,10 @@ def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEnco
     class_ids = [c.class_id for c in pairset.classes]
     served = {p.text: route(p.text, lang="zh").text_for_encoder for p in pairset.pairs}
     texts = list(dict.fromkeys(served.values()))
+    bulk_source, bulk_target = bulk or (source, target)
     t0 = time.time()
     class_emb, n_t = encode_cached(target, class_ids, cfg.cache_dir, batch_size=cfg.encode_batch_size, progress=True)
-    text_emb, n_s = encode_cached(source, texts, cfg.cache_dir, batch_size=cfg.encode_batch_size, progress=True)
+    text_emb, n_s = encode_cached(bulk_source, texts, cfg.cache_dir, batch_size=cfg.encode_batch_size, progress=True)
     print(f"embeddings: {len(class_ids)} class prompts ({n_t} newly encoded), {len(texts)} instructions "
           f"({n_s} newly encoded) in {time.time() - t0:.1f}s")
     row = {t: i for i, t in enumerate(texts)}
@@ -188,12 +197,12 @@ def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEnco
     train_classes = torch.tensor([i for i, c in enumerate(pairset.classes) if c.split == "train"], dtype=torch.long)
     anchor_data = None
     if anchors:
-        ax, _ = encode_cached(source, [route(a.zh, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
+        ax, _ = encode_cached(bulk_source, [route(a.zh, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
                               batch_size=cfg.encode_batch_size, progress=True)
-        ay, _ = encode_cached(target, [a.en for a in anchors], cfg.cache_dir, batch_size=cfg.encode_batch_size,
+        ay, _ = encode_cached(bulk_target, [a.en for a in anchors], cfg.cache_dir, batch_size=cfg.encode_batch_size,
                               progress=True)
         if cfg.anchors.both_sides:  # the English gloss through the source tower → the same target
-            ax_en, _ = encode_cached(source, [route(a.en, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
+            ax_en, _ = encode_cached(bulk_source, [route(a.en, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
                                      batch_size=cfg.encode_batch_size, progress=True)
             ax, ay = torch.cat([ax, ax_en]), torch.cat([ay, ay])
         anchor_data = AnchorData(ax, ay, cfg.anchors.weight)
@@ -272,8 +281,11 @@ def run(cfg: TrainConfig) -> dict:
     print(f"anchors: {len(anchors)} word-level pairs (weight {cfg.anchors.weight:g}) "
           f"{dict(sorted(Counter(a.source for a in anchors).items()))}")
 
-    # 2. embeddings (cached)
-    data = embed(pairset, anchors, source, target, cfg)
+    # 2. embeddings (cached); the bulk pass in bfloat16 where the device multiplies it natively (2x on CPU)
+    encode_dtype = resolve_encode_dtype(cfg.encode_dtype, device)
+    print(f"embedding pass: {str(encode_dtype).removeprefix('torch.')} (class prompts and free-form set: float32)")
+    data = embed(pairset, anchors, source, target, cfg,
+                 bulk=(bulk_encoder(source, encode_dtype), bulk_encoder(target, encode_dtype)))
     diagnostics = {f"source_knn_top1_{s}": knn_top1(d.x, d.cls) for s, d in data.splits.items()}
     print("source separability (leave-one-out 1-NN class top-1 in the source space): "
           + ", ".join(f"{k.rsplit('_', 1)[1]} {v:.3f}" for k, v in diagnostics.items()))
@@ -299,7 +311,8 @@ def run(cfg: TrainConfig) -> dict:
               "dev_folds": [f.name for f in folds],
               "pairs": summary, "anchors": {"n": len(anchors), **Counter(a.source for a in anchors)},
               "source_encoder": data.source_identity, "target_encoder": data.target_identity,
-              "out_scale": {r: float(l.out_scale) for r, l in layers.items()}, "device": device}
+              "out_scale": {r: float(l.out_scale) for r, l in layers.items()}, "device": device,
+              "encode_dtype": str(encode_dtype).removeprefix("torch.")}
 
     # 5. save: the chosen rung at the top of --out, every rung under rungs/, the prompt bank beside the layer
     for rung, layer in layers.items():

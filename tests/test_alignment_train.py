@@ -67,6 +67,7 @@ def test_tiny_run_writes_every_file(tiny_run):
     assert set(ff["all"]["goal"]) == {"regress", "snap", "blend"}
     assert ff["all"]["goal"]["snap"]["snap_rate"] == 1.0 and ff["all"]["goal"]["regress"]["snap_rate"] == 0.0
     assert metrics["anchors"]["lexicon"] > 100
+    assert metrics["encode_dtype"] in ("float32", "bfloat16")   # auto: bfloat16 where the CPU has it natively
     pairs = (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(pairs) == metrics["pairs"]["pairs"]
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
@@ -290,6 +291,15 @@ def test_explain_cli(tiny_run, tmp_path, capsys):
     agent_cfg = yaml.safe_load((ROOT / "configs" / "agent_tiny.yaml").read_text())
     agent_cfg["tiny"]["cache_dir"] = str(tmp_path / "tiny")
     (tmp_path / "agent.yaml").write_text(yaml.safe_dump(agent_cfg), encoding="utf-8")
-    assert explain_main(["砍树", "--config", str(tmp_path / "agent.yaml"), "--top", "2"]) == 0
+    import zh_steve.policy
+    import zh_steve.prior
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("explain must not build the policy or the prior")
+
+    with pytest.MonkeyPatch.context() as mp:  # the text side only (assembly.build_text)
+        mp.setattr(zh_steve.policy.Steve1Policy, "__init__", refuse)
+        mp.setattr(zh_steve.prior.Steve1Prior, "__init__", refuse)
+        assert explain_main(["砍树", "--config", str(tmp_path / "agent.yaml"), "--top", "2"]) == 0
     text = capsys.readouterr().out
     assert "tiny random weights" in text and "lexicon class prompts" in text and text.count("\n  ") == 2

@@ -7,22 +7,48 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zh_steve.linear import Linear, linear, use_weight_major
+from zh_steve.linear import HAS_ONEDNN, Linear, few_row_path, linear, use_weight_major
 from zh_steve.text.batching import length_sorted_batches
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 8, 64, 65, 200])
 @pytest.mark.parametrize("bias", [True, False])
-def test_weight_major_linear_equals_f_linear(rows, bias):
+@pytest.mark.parametrize("shape", [(96, 80), (80, 96)])  # tall (out > in) and wide (in > out) weights
+def test_few_row_linear_equals_f_linear(rows, bias, shape):
     gen = torch.Generator().manual_seed(rows)
-    w = torch.randn(96, 80, generator=gen)
-    b = torch.randn(96, generator=gen) if bias else None
-    x = torch.randn(rows, 80, generator=gen)
+    w = torch.randn(*shape, generator=gen)
+    b = torch.randn(shape[0], generator=gen) if bias else None
+    x = torch.randn(rows, shape[1], generator=gen)
     out = linear(x, w, b)
-    assert out.shape == (rows, 96) and out.is_contiguous()
+    assert out.shape == (rows, shape[0]) and out.is_contiguous()
     torch.testing.assert_close(out, F.linear(x, w, b), atol=1e-5, rtol=1e-5)
-    x3 = x.reshape(1, rows, 80)
+    x3 = x.reshape(1, rows, shape[1])
     torch.testing.assert_close(linear(x3, w, b), F.linear(x3, w, b), atol=1e-5, rtol=1e-5)
+    # a non-contiguous input (a slice of a wider tensor) gives the same values
+    xs = torch.cat([x, x], dim=1)[:, : shape[1]]
+    torch.testing.assert_close(linear(xs, w, b), F.linear(x, w, b), atol=1e-5, rtol=1e-5)
+
+
+def test_few_row_path_choice():
+    onednn = "onednn" if HAS_ONEDNN else "mkl"
+    assert few_row_path(1, 8192, 2048) == onednn                 # one row: a GEMV, oneDNN streams W on both threads
+    assert few_row_path(2, 2048, 8192) == ("onednn" if HAS_ONEDNN else "weight_major")   # wide weight
+    assert few_row_path(2, 8192, 2048) == "weight_major"        # tall weight, 2 CFG rows
+    assert few_row_path(4, 3072, 768) == few_row_path(3, 768, 768) == "weight_major"   # a few tokens, small W
+    assert few_row_path(4, 768, 3072) == (onednn if HAS_ONEDNN else "weight_major")     # ... but a wide one
+    assert few_row_path(4, 8192, 2048) == (onednn if HAS_ONEDNN else "weight_major")   # batched envs, large W
+    assert few_row_path(64, 768, 768) == (onednn if HAS_ONEDNN else "weight_major")
+    assert few_row_path(65, 768, 768) == few_row_path(0, 768, 768) == "mkl"
+
+
+@pytest.mark.skipif(not HAS_ONEDNN, reason="torch built without oneDNN")
+def test_onednn_path_runs_and_matches(monkeypatch):
+    calls = []
+    real = torch.ops.mkldnn._linear_pointwise
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", lambda *a: calls.append(a[0].shape) or real(*a))
+    w, x = torch.randn(64, 256), torch.randn(1, 1, 256)
+    torch.testing.assert_close(linear(x, w, None), F.linear(x, w), atol=1e-5, rtol=1e-5)
+    assert calls == [(1, 256)]
 
 
 def test_weight_major_linear_keeps_autograd_and_dtype_rules():

@@ -2,7 +2,11 @@
 
     AgentConfig ─► build_parts ──────► AgentParts(chinese_encoder, alignment, mineclip_encoder*, prior, policy,
                └─► build_tiny_parts ─┘             device, dtype, random_weights, sources)
+    AgentConfig ─► build_text ───────► TextParts(chinese_encoder, alignment, mineclip_encoder*, random_weights, sources)
     * loaded on first use: only English instructions (and the translation baseline) need the MineCLIP tower.
+
+Both agent builders take their text side from :func:`build_text`, which ``python -m zh_steve.explain`` uses alone
+(no policy or prior is loaded to explain an instruction).
 
 Real weights come through :mod:`zh_steve.weights` (the only code that opens checkpoint files), Chinese-CLIP through
 ``ChineseClipTextEncoder.from_pretrained``, the alignment layer from ``python -m alignment.train``'s ``--out``.
@@ -147,28 +151,95 @@ def _freeze(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -
     return module.to(device=device, dtype=dtype).requires_grad_(False).eval()
 
 
-def _assemble(zh: Any, alignment: torch.nn.Module, prior: torch.nn.Module, policy: torch.nn.Module,
-              load_mineclip: Callable[[], Any], device: torch.device, dtype: torch.dtype, random_weights: bool,
-              sources: dict[str, Any]) -> AgentParts:
-    """Freeze the models on ``device`` (the alignment layer in float32, the rest in ``dtype``); the MineCLIP tower
-    is loaded on first use and checked against the encoders the alignment layer was trained on."""
+@dataclass
+class TextParts:
+    """The text side of an agent: Chinese-CLIP, the alignment layer (float32), and the MineCLIP text tower built on
+    first access by ``mineclip_loader`` (checked against the encoders the layer was trained on). No policy, no prior:
+    what ``python -m zh_steve.explain`` needs."""
+
+    chinese_encoder: Any
+    alignment: torch.nn.Module
+    mineclip_loader: Callable[[], Any]
+    random_weights: bool
+    sources: dict[str, Any] = field(default_factory=dict)
+    _mineclip: Any = field(default=None, repr=False)
+
+    @property
+    def mineclip_encoder(self) -> Any:
+        if self._mineclip is None:
+            self._mineclip = self.mineclip_loader()
+        return self._mineclip
+
+
+def build_text(config: AgentConfig) -> TextParts:
+    """The text side of ``config`` (tiny random or real), without the policy and prior."""
+    device, dtype = resolve_device(config.device), DTYPES[config.dtype]
+    text = _tiny_text(config) if config.tiny is not None else _real_text(config, device, dtype)
+    text.alignment = _freeze(text.alignment, device, torch.float32)
+    loader = text.mineclip_loader
 
     def checked_mineclip() -> Any:
-        encoder = load_mineclip()
-        _warn_on_encoder_mismatch(alignment, target=encoder.identity)
+        encoder = loader()
+        _warn_on_encoder_mismatch(text.alignment, target=encoder.identity)
         return encoder
 
-    return AgentParts(
-        chinese_encoder=zh,
-        alignment=_freeze(alignment, device, torch.float32),
-        prior=_freeze(prior, device, dtype),
-        policy=_freeze(policy, device, dtype),
-        mineclip_loader=checked_mineclip,
-        device=device,
-        dtype=dtype,
-        random_weights=random_weights,
-        sources=sources,
-    )
+    text.mineclip_loader = checked_mineclip
+    return text
+
+
+def _tiny_text(config: AgentConfig) -> TextParts:
+    from .alignment_layer import AlignmentConfig, AlignmentLayer
+    from .testing.tiny_text import tiny_chinese_clip_encoder, tiny_mineclip_text_encoder
+
+    tiny = config.tiny
+    assert tiny is not None
+    zh = tiny_chinese_clip_encoder(seed=tiny.seed, cache_dir=tiny.cache_dir)
+    if config.alignment is not None:  # e.g. the layer `configs/alignment_tiny.yaml` trained on these encoders
+        alignment = AlignmentLayer.from_pretrained(config.alignment)
+        _warn_on_encoder_mismatch(alignment, source=zh.identity)
+    else:  # random residual MLP of the real shape (the tiny MineCLIP tower's output size), from its own seed
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(tiny.seed + 2)
+            alignment = AlignmentLayer(AlignmentConfig(kind="mlp", in_dim=zh.dim, out_dim=512,
+                                                       source_encoder=zh.identity, target_encoder=""))
+
+    def load_mineclip() -> Any:
+        with torch.random.fork_rng(devices=[]):
+            return tiny_mineclip_text_encoder(seed=tiny.seed)
+
+    return TextParts(zh, alignment, load_mineclip, random_weights=True,
+                     sources={"alignment": str(config.alignment) if config.alignment else "random"})
+
+
+def _check_alignment_dir(config: AgentConfig) -> None:
+    if config.alignment is None or not Path(config.alignment).is_dir():
+        raise WeightsNotFoundError(
+            f"alignment layer not found at {config.alignment!r}: train it with `python -m alignment.train "
+            f"--out {config.alignment or 'runs/alignment'}` (or set `alignment:` in the agent config)"
+        )
+
+
+def _real_text(config: AgentConfig, device: torch.device, dtype: torch.dtype) -> TextParts:
+    from .alignment_layer import AlignmentLayer
+    from .hub import local_snapshot
+    from .text.chinese_clip import ChineseClipTextEncoder
+    from .text.mineclip_text import MineClipTextEncoder
+    from .weights import WeightsSpec, resolve_weights
+
+    _check_alignment_dir(config)
+    zh = ChineseClipTextEncoder.from_pretrained(local_snapshot(config.chinese_clip), device=device, dtype=dtype)
+    alignment = AlignmentLayer.from_pretrained(config.alignment)
+    _warn_on_encoder_mismatch(alignment, source=zh.identity)
+    sources = {"chinese_clip": config.chinese_clip, "alignment": str(config.alignment),
+               "mineclip_text": "not loaded yet (loaded by the first English instruction)"}
+    spec = WeightsSpec(weights_dir=config.weights, allow_download=config.allow_download, need=("mineclip_text",))
+
+    def load_mineclip() -> Any:
+        text = resolve_weights(spec)
+        sources["mineclip_text"] = text.describe()["mineclip_text"]
+        return MineClipTextEncoder.from_state_dict(text.mineclip_text_state_dict(), device=device, dtype=dtype)
+
+    return TextParts(zh, alignment, load_mineclip, random_weights=False, sources=sources)
 
 
 def build_tiny_parts(config: AgentConfig) -> AgentParts:
@@ -177,83 +248,67 @@ def build_tiny_parts(config: AgentConfig) -> AgentParts:
     Each random module comes from its own seed inside ``torch.random.fork_rng``: the caller's RNG is untouched
     and repeated builds are identical.
     """
-    from .alignment_layer import AlignmentConfig, AlignmentLayer
     from .policy import PolicyConfig, Steve1Policy
     from .prior import PriorConfig, Steve1Prior
     from .published import OFFICIAL_TEMPERATURE, TEMPERATURE_DEFAULT_SOURCE
-    from .testing.tiny_text import tiny_chinese_clip_encoder, tiny_mineclip_text_encoder
 
     tiny = config.tiny
     assert tiny is not None
-    device, dtype = resolve_device(config.device), DTYPES[config.dtype]
     policy_kwargs, _ = PolicyConfig.full_size().to_kwargs()
     policy_kwargs.update(
         hidsize=tiny.hidsize, attention_heads=tiny.attention_heads, n_recurrence_layers=tiny.n_recurrence_layers,
         impala_width=tiny.impala_width, attention_memory_size=tiny.attention_memory_size, timesteps=tiny.timesteps,
     )
     temperature = OFFICIAL_TEMPERATURE if config.temperature is None else float(config.temperature)
-    zh = tiny_chinese_clip_encoder(seed=tiny.seed, cache_dir=tiny.cache_dir)
+    text = build_text(config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(tiny.seed)
         policy = Steve1Policy(PolicyConfig.from_kwargs(policy_kwargs, {"temperature": temperature}))
         torch.manual_seed(tiny.seed + 1)
         prior = Steve1Prior(PriorConfig(input_dim=512, hidden_dim=tiny.prior_hidden_dim,
                                         latent_dim=tiny.prior_latent_dim))
-        torch.manual_seed(tiny.seed + 2)
-        if config.alignment is not None:  # e.g. the layer `configs/alignment_tiny.yaml` trained on these encoders
-            alignment = AlignmentLayer.from_pretrained(config.alignment)
-            _warn_on_encoder_mismatch(alignment, source=zh.identity)
-        else:  # random residual MLP of the real shape (the tiny MineCLIP tower's output size)
-            alignment = AlignmentLayer(AlignmentConfig(kind="mlp", in_dim=zh.dim, out_dim=512,
-                                                       source_encoder=zh.identity, target_encoder=""))
-
-    def load_mineclip() -> Any:
-        with torch.random.fork_rng(devices=[]):
-            return tiny_mineclip_text_encoder(seed=tiny.seed)
-
-    sources = {"all": f"tiny random weights (seed {tiny.seed}) — not a trained agent",
-               "alignment": str(config.alignment) if config.alignment else "random",
+    sources = {"all": f"tiny random weights (seed {tiny.seed}) — not a trained agent", **text.sources,
                "temperature": temperature, "temperature_source": TEMPERATURE_DEFAULT_SOURCE
                if config.temperature is None else "config"}
-    return _assemble(zh, alignment, prior, policy, load_mineclip, device, dtype, random_weights=True,
-                     sources=sources)
+    return _assemble(text, prior, policy, config, sources)
 
 
 def build_parts(config: AgentConfig) -> AgentParts:
     """The real models: STEVE-1 policy + prior (+ the MineCLIP text tower, on first use) from ``config.weights``
     (official files or the MineStudio hub file, resolved by :mod:`zh_steve.weights`), Chinese-CLIP from the hub or
     a local dir, and the alignment layer trained by ``python -m alignment.train``."""
-    from .alignment_layer import AlignmentLayer
-    from .hub import local_snapshot
     from .policy import policy_config, policy_from_state_dict
     from .prior import Steve1Prior
-    from .text.chinese_clip import ChineseClipTextEncoder
-    from .text.mineclip_text import MineClipTextEncoder
     from .weights import WeightsSpec, resolve_weights
 
-    device, dtype = resolve_device(config.device), DTYPES[config.dtype]
-    if config.alignment is None or not Path(config.alignment).is_dir():
-        raise WeightsNotFoundError(
-            f"alignment layer not found at {config.alignment!r}: train it with `python -m alignment.train "
-            f"--out {config.alignment or 'runs/alignment'}` (or set `alignment:` in the agent config)"
-        )
+    _check_alignment_dir(config)  # fail fast, before the big files
     spec = WeightsSpec(weights_dir=config.weights, temperature=config.temperature,
                        allow_download=config.allow_download)
     resolved = resolve_weights(replace(spec, need=("policy", "prior")))
     settings = resolved.policy_kwargs()  # kwargs from 2x.model / hub config.json; temperature and its source
     policy = policy_from_state_dict(resolved.policy_state_dict(), policy_config(settings))
     prior = Steve1Prior.from_state_dict(resolved.prior_state_dict())
-    zh = ChineseClipTextEncoder.from_pretrained(local_snapshot(config.chinese_clip), device=device, dtype=dtype)
-    alignment = AlignmentLayer.from_pretrained(config.alignment)
-    _warn_on_encoder_mismatch(alignment, source=zh.identity)
-    sources = {**resolved.describe(), "chinese_clip": config.chinese_clip, "alignment": str(config.alignment),
-               "temperature": settings.temperature, "temperature_source": settings.temperature_source,
-               "mineclip_text": "not loaded yet (loaded by the first English instruction)"}
+    text = build_text(config)
+    sources = text.sources  # updated in place: the MineCLIP loader records where its weights came from here
+    merged = {**resolved.describe(), **sources, "temperature": settings.temperature,
+              "temperature_source": settings.temperature_source}
+    sources.clear()
+    sources.update(merged)
+    return _assemble(text, prior, policy, config, sources)
 
-    def load_mineclip() -> Any:
-        text = resolve_weights(replace(spec, need=("mineclip_text",)))
-        sources["mineclip_text"] = text.describe()["mineclip_text"]
-        return MineClipTextEncoder.from_state_dict(text.mineclip_text_state_dict(), device=device, dtype=dtype)
 
-    return _assemble(zh, alignment, prior, policy, load_mineclip, device, dtype, random_weights=False,
-                     sources=sources)
+def _assemble(text: TextParts, prior: torch.nn.Module, policy: torch.nn.Module, config: AgentConfig,
+              sources: dict[str, Any]) -> AgentParts:
+    """Freeze prior and policy on the config's device in its dtype beside the text side (alignment float32)."""
+    device, dtype = resolve_device(config.device), DTYPES[config.dtype]
+    return AgentParts(
+        chinese_encoder=text.chinese_encoder,
+        alignment=text.alignment,
+        prior=_freeze(prior, device, dtype),
+        policy=_freeze(policy, device, dtype),
+        mineclip_loader=text.mineclip_loader,
+        device=device,
+        dtype=dtype,
+        random_weights=text.random_weights,
+        sources=sources,
+    )

@@ -84,15 +84,15 @@ def load_text_side(config: str | Path) -> TextSide:
         label = ("PROXY ENCODERS (stand-ins, not Chinese-CLIP/MineCLIP)" if proxy else
                  "tiny random encoders" if "tiny" in cfg.source_encoder.kind else "Chinese-CLIP → MineCLIP")
         return TextSide(source, target, layer, bank, origin, "regress", label)
-    from .assembly import AgentConfig, build
+    from .assembly import AgentConfig, build_text
 
     acfg = AgentConfig.load(raw)
-    parts = build(acfg)
-    bank, origin = _bank(acfg.alignment, parts.mineclip_encoder)
+    text = build_text(acfg)  # the text side only: no policy or prior is loaded to explain an instruction
+    bank, origin = _bank(acfg.alignment, text.mineclip_encoder)
     if acfg.goal_prompts:
-        bank = bank.extend_from_file(acfg.goal_prompts, parts.mineclip_encoder)
-    label = "tiny random weights — not a trained agent" if parts.random_weights else "Chinese-CLIP → MineCLIP"
-    return TextSide(parts.chinese_encoder, parts.mineclip_encoder, parts.alignment, bank, origin, acfg.goal_mode,
+        bank = bank.extend_from_file(acfg.goal_prompts, text.mineclip_encoder)
+    label = "tiny random weights — not a trained agent" if text.random_weights else "Chinese-CLIP → MineCLIP"
+    return TextSide(text.chinese_encoder, text.mineclip_encoder, text.alignment, bank, origin, acfg.goal_mode,
                     label)
 
 

@@ -1,6 +1,7 @@
-"""All benchmarks in one run: policy, text towers, instruction → goal, batched throughput, precision, memory.
+"""All benchmarks in one run: policy, text towers, instruction → goal, batched throughput, precision, memory, the
+full-size alignment run.
 
-    python -m eval.benchmarks [--out runs/bench] [--threads 2] [--only policy text pipeline batched precision memory]
+    python -m eval.benchmarks [--out runs/bench] [--threads 2] [--only policy text pipeline batched precision memory train]
 
 Full-size architectures with RANDOM weights (architecture cost only; never Minecraft results). Each part also
 has its own module (``python -m eval.benchmarks.bench_policy`` …). Writes ``<out>/<part>.json`` per part, then
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-PARTS = ("policy", "text", "pipeline", "batched", "precision", "memory")
+PARTS = ("policy", "text", "pipeline", "batched", "precision", "memory", "train")
 LABEL = "full-size architectures, RANDOM weights (architecture cost only)"
 
 
@@ -64,6 +65,12 @@ def _rows(results: dict) -> list[tuple[str, str, str]]:
         rows.append(("memory", "weights (policy / zh tower / MineCLIP text)",
                      f"{m['weights_mib']['policy']:.0f} / {m['weights_mib']['chinese_clip_text']:.0f} / "
                      f"{m['weights_mib']['mineclip_text']:.0f} MiB"))
+    if "train" in results:
+        r = results["train"]
+        rows.append(("alignment run (python -m alignment.train, cold cache)", f"{r['pairs']} pairs + {r['anchors']} "
+                     f"anchors, embedding pass {r['encode_dtype']}",
+                     f"{r['wall_s']:.0f} s end to end, peak RSS {r['peak_rss_mib']:.0f} MiB; phases ended at "
+                     + ", ".join(f"{k} {v:.0f} s" for k, v in r["phase_end_s"].items())))
     return rows
 
 
@@ -104,6 +111,9 @@ def main(argv: list[str] | None = None) -> dict:
             subprocess.run([sys.executable, "-m", "eval.benchmarks.bench_memory", "--out", str(path),
                             "--threads", t], check=True)
             results[part] = json.loads(path.read_text())
+        elif part == "train":  # a child process running python -m alignment.train, as a user's first run
+            from .bench_train import main as run
+            results[part] = run(["--out", str(path)])
     for part in PARTS:  # parts not run this time: keep their last results in the table
         if part not in results and (out / f"{part}.json").is_file():
             results[part] = json.loads((out / f"{part}.json").read_text())

@@ -100,3 +100,16 @@ def test_dev_folds_hold_out_train_words_honestly(pairset):
         assert dev and all(p.lang != "en" and (p.verb in g["dev_verbs"] or p.object in g["dev_objects"]) for p in dev)
         kept_cls = {pairset.classes[i].class_id for i in f.train_classes.tolist()}
         assert not kept_cls & {p.class_id for p in dev}
+
+
+def test_too_many_dev_folds_is_a_config_error_that_says_what_to_do(pairset):
+    from zh_steve.errors import ConfigError
+
+    from alignment.pairs import dev_folds
+    from alignment.train import DevConfig
+
+    assert dev_folds(pairset, 0, 3, 0.08, seed=0) == []
+    with pytest.raises(ConfigError, match="lower dev.folds"):
+        dev_folds(pairset, 10, 3, 0.08, seed=0)
+    with pytest.raises(ConfigError, match="dev"):
+        DevConfig(folds=-1)

@@ -2,6 +2,7 @@
 
     python -m eval.benchmarks.bench_train [--out runs/bench/train.json] [--work runs/bench/train_work]
                                           [--config configs/alignment.yaml] [--encode-dtype auto]
+                                          [--set anchors.cedict_cap=8000 ...]
 
 Writes, once, a random full-size Chinese-CLIP ViT-B/16 checkpoint directory (the dual model as the hub ships it,
 vision tower included, safetensors + vocab.txt) and a MineCLIP text-tower safetensors file with the official
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--config", default="configs/alignment.yaml")
     p.add_argument("--encode-dtype", default=None, choices=["auto", "float32", "bfloat16"],
                    help="override the config's encode_dtype")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set anchors.cedict_cap=8000 (YAML value; repeatable)")
     args = p.parse_args(argv)
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -88,11 +91,19 @@ def main(argv: list[str] | None = None) -> dict:
     mc_file = write_mineclip_text(args.work / "mineclip-text-random.safetensors")
 
     config = args.config
+    overrides = {k: v for k, v in (item.split("=", 1) for item in args.set)}
     if args.encode_dtype:
+        overrides["encode_dtype"] = args.encode_dtype
+    if overrides:
         import yaml
 
         cfg = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
-        cfg["encode_dtype"] = args.encode_dtype
+        for key, value in overrides.items():
+            *parents, leaf = key.split(".")
+            node = cfg
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = yaml.safe_load(value)
         config = str(args.work / "config.yaml")
         Path(config).write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
 
@@ -130,6 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
         if isinstance(metrics["pairs"].get("train"), dict) else None,
         "anchors": metrics["anchors"]["n"], "threads": torch.get_num_threads(),
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(), "config": args.config,
+        "overrides": overrides,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from zh_steve.errors import ConfigError, WeightsNotFoundError
+from zh_steve.precision import native_bf16
 from zh_steve.text import proxy
 from zh_steve.text.base import TextEncoder
 
@@ -149,16 +150,6 @@ def _quiet_hub():
 # ---------------------------------------------------------------------------------------------------------------
 
 ENCODE_DTYPES = ("auto", "float32", "bfloat16")
-
-
-def native_bf16(device: str) -> bool:
-    """Whether ``device`` multiplies bfloat16 natively (CUDA with bf16; a CPU with AVX512-BF16 or AMX)."""
-    if device.startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # a torch without these probes: assume not
-        return False
 
 
 def resolve_encode_dtype(name: str, device: str) -> torch.dtype:

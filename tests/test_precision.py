@@ -151,3 +151,41 @@ def test_agent_with_dtype_setting_acts(repo_root, tmp_path, dtype):
         for _ in range(2):
             action = agent.act({"pov": rng.integers(0, 256, size=(72, 128, 3), dtype=np.uint8)})
             assert set(action) == set(MINERL_ACTION_KEYS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the Chinese-CLIP tower's run-time dtype (chinese_clip_dtype)
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_chinese_clip_dtype_choice(monkeypatch):
+    import zh_steve.precision as precision
+
+    assert precision.chinese_clip_dtype("float32", "float32", "cpu") == torch.float32
+    assert precision.chinese_clip_dtype("bfloat16", "float32", "cpu") == torch.bfloat16
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)
+    assert precision.chinese_clip_dtype("auto", "float32", "cpu") == torch.bfloat16
+    assert precision.chinese_clip_dtype("auto", "float16", "cpu") is None      # a low-precision agent: follow dtype
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    assert precision.chinese_clip_dtype("auto", "float32", "cpu") is None       # no native bf16: stay float32
+    with pytest.raises(ConfigError, match="chinese_clip_dtype"):
+        precision.chinese_clip_dtype("int8", "float32", "cpu")
+    with pytest.raises(ConfigError, match="chinese_clip_dtype"):
+        AgentConfig(chinese_clip_dtype="half")
+
+
+def test_agent_chinese_clip_tower_in_bf16_stays_close_and_returns_float32(tmp_path):
+    from zh_steve.assembly import build_tiny_parts
+
+    texts = ["砍树", "去挖泥土吧", "請幫我找到一些鑽石", "chop a tree 砍"]
+    out = {}
+    for name in ("float32", "bfloat16"):
+        config = AgentConfig(tiny={"cache_dir": str(tmp_path)}, alignment=None, chinese_clip_dtype=name)
+        parts = build_tiny_parts(config)
+        tower = parts.chinese_encoder.tower
+        assert {p.dtype for p in tower.parameters()} == {getattr(torch, name)}
+        assert parts.sources["chinese_clip_dtype"] == name
+        assert {p.dtype for p in parts.policy.parameters()} == {torch.float32}   # the policy is not affected
+        out[name] = parts.chinese_encoder.encode(texts)
+        assert out[name].dtype == torch.float32
+    cos = torch.nn.functional.cosine_similarity(out["bfloat16"], out["float32"])
+    assert cos.min() > 0.99 and not torch.equal(out["bfloat16"], out["float32"])

@@ -27,7 +27,7 @@ import torch
 from .config_utils import from_dict, load_config, resolve_device
 from .errors import ConfigError, WeightsNotFoundError
 from .goal import GOAL_MODES
-from .precision import STORAGE_DTYPES
+from .precision import CHINESE_CLIP_DTYPES, STORAGE_DTYPES, chinese_clip_dtype
 from .published import CHINESE_CLIP_HUB_ID
 from .testing.sizes import TINY_AGENT
 
@@ -64,6 +64,7 @@ class AgentConfig:
     chinese_clip: str = CHINESE_CLIP_HUB_ID  # hub id or local dir
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "float32"  # float32 | float16 | bfloat16 | autocast | int8-dynamic (CPU); see zh_steve.precision
+    chinese_clip_dtype: str = "auto"  # auto (bf16 for a float32 agent where bf16 is native) | float32 | bfloat16
     cond_scale: float | None = 6.0  # STEVE-1's text default; None disables classifier-free guidance
     temperature: float | None = None  # pi-head temperature; None = from 2x.model, else the official one
     seed: int | None = None  # seeds the prior sample and the action sampling
@@ -77,6 +78,9 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if self.chinese_clip_dtype not in CHINESE_CLIP_DTYPES:
+            raise ConfigError(f"chinese_clip_dtype must be one of {list(CHINESE_CLIP_DTYPES)}, "
+                              f"got {self.chinese_clip_dtype!r}")
         if self.action_sampling not in ("stochastic", "argmax"):
             raise ConfigError(f"action_sampling must be 'stochastic' or 'argmax', got {self.action_sampling!r}")
         if self.prior_sampling not in ("stochastic", "deterministic"):
@@ -176,6 +180,10 @@ def build_text(config: AgentConfig) -> TextParts:
     device, dtype = resolve_device(config.device), DTYPES[config.dtype]
     text = _tiny_text(config) if config.tiny is not None else _real_text(config, device, dtype)
     text.alignment = _freeze(text.alignment, device, torch.float32)
+    zh_dtype = chinese_clip_dtype(config.chinese_clip_dtype, config.dtype, device.type)
+    if zh_dtype is not None:  # the tower's run-time precision; its identity names the checkpoint, not the dtype
+        text.chinese_encoder.tower.to(zh_dtype)
+    text.sources["chinese_clip_dtype"] = str(next(text.chinese_encoder.tower.parameters()).dtype).removeprefix("torch.")
     loader = text.mineclip_loader
 
     def checked_mineclip() -> Any:

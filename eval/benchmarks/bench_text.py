@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from zh_steve.precision import chinese_clip_dtype
 from zh_steve.text.chinese_clip import ChineseClipTextEncoder, ChineseClipTextTower
 from zh_steve.text.clip_tokenizer import MineClipTokenizer
 from zh_steve.text.mineclip_text import MineClipTextConfig, MineClipTextEncoder, MineClipTextModel
@@ -27,8 +28,9 @@ ZH = ["砍树", "去挖泥土", "请帮我找到一些钻石", "在水里游泳"
 EN = ["chop a tree", "dig dirt", "find some diamonds", "swim in the water", "craft a wooden pickaxe"]
 
 
-def chinese_clip_full_random() -> ChineseClipTextEncoder:
-    """Full-size Chinese-CLIP ViT-B/16 text tower with random weights (vision tower never built)."""
+def chinese_clip_full_random(dtype: torch.dtype | None = None) -> ChineseClipTextEncoder:
+    """Full-size Chinese-CLIP ViT-B/16 text tower with random weights (vision tower never built), in ``dtype``;
+    None = what a float32 agent runs on this CPU (``chinese_clip_dtype: auto``: bfloat16 where it is native)."""
     from transformers import BertTokenizer, ChineseCLIPConfig, ChineseCLIPTextModel
 
     config = ChineseCLIPConfig(
@@ -40,7 +42,11 @@ def chinese_clip_full_random() -> ChineseClipTextEncoder:
     tower = ChineseClipTextTower(ChineseCLIPTextModel(config.text_config, add_pooling_layer=False),
                                  torch.nn.Linear(768, 512, bias=False))
     tokenizer = BertTokenizer.from_pretrained(str(cn_clip_vocab_path().parent))
-    return ChineseClipTextEncoder(tower, tokenizer, identity="chinese-clip-text:full-size-random")
+    encoder = ChineseClipTextEncoder(tower, tokenizer, identity="chinese-clip-text:full-size-random")
+    if dtype is None:
+        dtype = chinese_clip_dtype("auto", "float32", "cpu") or torch.float32
+    encoder.tower.to(dtype)
+    return encoder
 
 
 def mineclip_full_random() -> MineClipTextEncoder:

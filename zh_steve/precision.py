@@ -51,10 +51,11 @@ CHINESE_CLIP_DTYPES = ("auto", "float32", "bfloat16")
 def chinese_clip_dtype(name: str, agent_dtype: str, device: str) -> torch.dtype | None:
     """The Chinese-CLIP tower's run-time dtype for the ``chinese_clip_dtype`` setting, or None to follow ``dtype``.
 
-    ``auto``: bfloat16 for a float32 agent on a device with native bf16, else follow ``dtype``. For a few tokens the
-    tower is bound by reading its 344 MB of weights; in bfloat16 it reads half (measured: "砍树" 22.5 → 18.1 ms p50 on
-    2 cores; cosine to float32 min 0.99989 over the 187 free-form instructions, random full-size weights), and the alignment layer was
-    trained on bfloat16-computed embeddings anyway (``alignment.train``'s bulk pass). The policy is not affected."""
+    ``auto``: bfloat16 for a float32 agent on a device with native bf16, else follow ``dtype``. For a few tokens
+    the tower is bound by reading its 344 MB of weights; in bfloat16 it reads half (measured: "砍树" 22.5 → 18.1 ms
+    p50 on 2 cores; cosine to float32 min 0.99989 over the 187 free-form instructions, random full-size weights),
+    and the alignment layer was trained on bfloat16-computed embeddings anyway (``alignment.train``'s bulk pass).
+    The policy is not affected."""
     if name not in CHINESE_CLIP_DTYPES:
         raise ConfigError(f"chinese_clip_dtype must be one of {list(CHINESE_CLIP_DTYPES)}, got {name!r}")
     if name == "float32":

@@ -137,8 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
         "wall_s": round(wall, 1), "trainer_seconds": round(metrics["seconds"], 1),
         "phase_end_s": phases, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "encode_dtype": metrics.get("encode_dtype"), "chosen": metrics["chosen"],
-        "pairs": metrics["pairs"]["train"]["pairs"] + metrics["pairs"]["val"]["pairs"] + metrics["pairs"]["test"]["pairs"]
-        if isinstance(metrics["pairs"].get("train"), dict) else None,
+        "pairs": sum(metrics["pairs"][s]["pairs"] for s in ("train", "val", "test")),
         "anchors": metrics["anchors"]["n"], "threads": torch.get_num_threads(),
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(), "config": args.config,
         "overrides": overrides,

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..linear import Linear
@@ -99,10 +100,12 @@ class RelativeSelfAttention(nn.Module):
         q, k, v = self._split(self.q_layer(x)), self._split(keys), self._split(values)
         d = q.shape[-1]
         r = self.r_layer(x).reshape(b, t, self.heads, N_BASIS).transpose(1, 2)  # [B, h, t, n]
-        logits = q @ k.transpose(-1, -2) / d + relative_bias(r, self.b_nd, t)   # [B, h, t, T]
-        allowed = attention_mask(memory.mask, first0, t)
-        logits = logits.masked_fill(~allowed, float("-inf"))
-        out = (logits.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, t, hid)
+        # softmax(q·kᵀ / d + position bias, masked) · v; SDPA reads k and v in their strided [B, h, T, d] views
+        # (an explicit q @ kᵀ copies the transposed keys every step)
+        bias = relative_bias(r, self.b_nd, t)                                # [B, h, t, T]
+        bias = bias.masked_fill(~attention_mask(memory.mask, first0, t), float("-inf"))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0 / d)
+        out = out.transpose(1, 2).reshape(b, t, hid)
         new_memory = LayerMemory(
             mask=next_memory_mask(memory.mask, first0, t),
             k=keys[:, -self.maxlen:],

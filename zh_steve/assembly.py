@@ -108,12 +108,28 @@ class AgentConfig:
 # the parts
 # --------------------------------------------------------------------------------------------------------------
 
-@dataclass
-class AgentParts:
-    """The frozen models an agent runs, on ``device`` in ``dtype`` (the alignment layer stays float32).
+class _LazyMineClip:
+    """``mineclip_encoder``: built on first access by the dataclass's ``mineclip_loader`` field and kept in its
+    ``_mineclip`` field (only English instructions need it); ``mineclip_loaded`` says whether that has happened."""
 
-    ``mineclip_encoder`` is built on first access by ``mineclip_loader`` (only English instructions need it);
-    ``mineclip_loaded`` says whether that has happened.
+    mineclip_loader: Callable[[], Any]
+    _mineclip: Any
+
+    @property
+    def mineclip_encoder(self) -> Any:
+        if self._mineclip is None:
+            self._mineclip = self.mineclip_loader()
+        return self._mineclip
+
+    @property
+    def mineclip_loaded(self) -> bool:
+        return self._mineclip is not None
+
+
+@dataclass
+class AgentParts(_LazyMineClip):
+    """The frozen models an agent runs, on ``device`` in ``dtype`` (the alignment layer stays float32); the MineCLIP
+    text tower is loaded lazily (:class:`_LazyMineClip`).
     """
 
     chinese_encoder: Any  # TextEncoder (Chinese-CLIP)
@@ -126,16 +142,6 @@ class AgentParts:
     random_weights: bool
     sources: dict[str, Any] = field(default_factory=dict)
     _mineclip: Any = field(default=None, repr=False)
-
-    @property
-    def mineclip_encoder(self) -> Any:
-        if self._mineclip is None:
-            self._mineclip = self.mineclip_loader()
-        return self._mineclip
-
-    @property
-    def mineclip_loaded(self) -> bool:
-        return self._mineclip is not None
 
 
 def build(config: AgentConfig) -> AgentParts:
@@ -156,7 +162,7 @@ def _freeze(module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -
 
 
 @dataclass
-class TextParts:
+class TextParts(_LazyMineClip):
     """The text side of an agent: Chinese-CLIP, the alignment layer (float32), and the MineCLIP text tower built on
     first access by ``mineclip_loader`` (checked against the encoders the layer was trained on). No policy, no prior:
     what ``python -m zh_steve.explain`` needs."""
@@ -167,12 +173,6 @@ class TextParts:
     random_weights: bool
     sources: dict[str, Any] = field(default_factory=dict)
     _mineclip: Any = field(default=None, repr=False)
-
-    @property
-    def mineclip_encoder(self) -> Any:
-        if self._mineclip is None:
-            self._mineclip = self.mineclip_loader()
-        return self._mineclip
 
 
 def build_text(config: AgentConfig) -> TextParts:

@@ -23,7 +23,7 @@ import torch
 
 from .config_utils import load_config
 from .errors import ConfigError, ZhSteveError
-from .goal import GOAL_MODES, PromptBank, choose_goal
+from .goal import GOAL_MODES, PromptBank, bank_for, choose_goal
 from .text.language import route
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "agent.yaml"
@@ -55,10 +55,15 @@ def _lexicon_bank(target, cache_dir: str | None = None) -> PromptBank:
     return PromptBank(texts=texts, emb=emb, splits=[c.split for c in classes], encoder=target.identity)
 
 
-def _bank(layer_dir: str | Path | None, target) -> tuple[PromptBank, str]:
+def _bank(layer_dir: str | Path | None, target, prompts_file: str | Path | None = None) -> tuple[PromptBank, str]:
+    """The bank the agent would use (``goal.bank_for``: saved with the layer, plus the user's prompts), or the
+    lexicon's class prompts when the layer has none."""
     if layer_dir is not None and (Path(layer_dir) / "prompt_bank.json").is_file():
-        return PromptBank.load(layer_dir), f"saved with the layer ({layer_dir})"
-    return _lexicon_bank(target), "lexicon class prompts embedded now (no bank saved with the layer)"
+        return bank_for(layer_dir, prompts_file, target), f"saved with the layer ({layer_dir})"
+    bank = _lexicon_bank(target)
+    if prompts_file:
+        bank = bank.extend_from_file(prompts_file, target)
+    return bank, "lexicon class prompts embedded now (no bank saved with the layer)"
 
 
 def load_text_side(config: str | Path) -> TextSide:
@@ -88,9 +93,7 @@ def load_text_side(config: str | Path) -> TextSide:
 
     acfg = AgentConfig.load(raw)
     text = build_text(acfg)  # the text side only: no policy or prior is loaded to explain an instruction
-    bank, origin = _bank(acfg.alignment, text.mineclip_encoder)
-    if acfg.goal_prompts:
-        bank = bank.extend_from_file(acfg.goal_prompts, text.mineclip_encoder)
+    bank, origin = _bank(acfg.alignment, text.mineclip_encoder, acfg.goal_prompts)
     label = "tiny random weights — not a trained agent" if text.random_weights else "Chinese-CLIP → MineCLIP"
     return TextSide(text.chinese_encoder, text.mineclip_encoder, text.alignment, bank, origin, acfg.goal_mode,
                     label)

@@ -66,6 +66,7 @@ class PairsConfig:
     """How many phrasings per class, which variants, and how the held-out split is drawn."""
 
     phrasings_per_class: int = 6          # composed classes
+    eval_phrasings_per_class: int | None = None  # composed val/test classes (None: phrasings_per_class)
     paper_phrasings_per_class: int = 40   # the 11 paper prompts
     action_phrasings_per_class: int = 12  # stand-alone actions
     traditional: bool = True              # add OpenCC s2tw variants
@@ -83,6 +84,8 @@ class PairsConfig:
         for name in ("phrasings_per_class", "paper_phrasings_per_class", "action_phrasings_per_class"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"pairs.{name} must be >= 1")
+        if self.eval_phrasings_per_class is not None and self.eval_phrasings_per_class < 1:
+            raise ConfigError("pairs.eval_phrasings_per_class must be >= 1 (or null: phrasings_per_class)")
         if not 0.0 <= self.traditional_fraction <= 1.0:
             raise ConfigError("pairs.traditional_fraction must be in [0, 1]")
         if self.val_object_fraction < 0 or self.test_object_fraction < 0 or (
@@ -331,7 +334,10 @@ def build_pairs(cfg: PairsConfig | None = None, seed: int = 0) -> PairSet:
         rng = random.Random(f"phrasings|{seed}|{c.class_id}")
         bases, english = _bases_and_english(c)
         if c.source == "compose":
-            k, n_bare = cfg.phrasings_per_class, max(1, cfg.phrasings_per_class // 3)
+            k = cfg.phrasings_per_class
+            if c.split != "train" and cfg.eval_phrasings_per_class is not None:
+                k = cfg.eval_phrasings_per_class
+            n_bare = max(1, k // 3)
         else:
             k = cfg.paper_phrasings_per_class if c.source == "paper" else cfg.action_phrasings_per_class
             n_bare = min(len(bases), k)

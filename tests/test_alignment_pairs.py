@@ -143,3 +143,16 @@ def test_traditional_variants_use_the_characters_people_type():
     # s2t gave 喫掉麪包，看着牀裏: archaic/etymological forms and an unconverted 着
     assert to_traditional("吃掉面包，看着床里的猫") == "吃掉麵包，看著床裡的貓"
     assert to_traditional("挖个坑") == "挖個坑"
+
+
+def test_eval_phrasings_keep_val_and_test_while_train_gets_fewer():
+    base = dict(max_classes_per_split=120, paper_phrasings_per_class=4, action_phrasings_per_class=2)
+    full = build_pairs(PairsConfig(phrasings_per_class=6, **base), seed=0)
+    lean = build_pairs(PairsConfig(phrasings_per_class=2, eval_phrasings_per_class=6, **base), seed=0)
+    assert lean.held_out == full.held_out and lean.classes == full.classes
+    for split in ("val", "test"):
+        assert lean.split(split) == full.split(split)                  # the same held-out pairs, pair for pair
+    composed = lambda ps: [p for p in ps.split("train") if p.source == "compose"]
+    assert 0 < len(composed(lean)) < 0.5 * len(composed(full))
+    with pytest.raises(ConfigError, match="eval_phrasings_per_class"):
+        PairsConfig(eval_phrasings_per_class=0)

@@ -35,6 +35,11 @@ def table(report: dict) -> str:
         mark = " **(chosen)**" if rung == report["chosen"] else ""
         rows.append(f"| {rung}{mark} | {v['top1']:.3f} | {v['top5']:.3f} | {t['top1']:.3f} | {t['top5']:.3f} | "
                     f"{t['norm_ratio']:.3f} |")
+    if "hub" in report:   # a different ranking (snap/blend's), so its own row, never mixed into the rungs'
+        h = report["hub"]
+        rows.append(f"| {report['chosen']} ranked with the hubness correction (snap/blend; w = {h['weight']:g}, "
+                    f"k = {h['k']}) | {h['val']['top1']:.3f} | {h['val']['top5']:.3f} | {h['test']['top1']:.3f} | "
+                    f"{h['test']['top5']:.3f} | (regress unchanged) |")
     return "\n".join(rows)
 
 
@@ -42,13 +47,15 @@ def freeform_table(report: dict) -> str:
     ff = report.get("freeform")
     if not ff:
         return "(no free-form set)"
-    rows = ["| classes | n | top-1 | top-5 | MRR | goal cos regress | snap | blend |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| classes | n | top-1 | top-5 | MRR | hub-ranked top-1 / top-5 | goal cos regress | snap | blend |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for k in ("all", "seen", "unseen"):
         m = ff[k]
         if not m.get("n"):
             continue
         g = m["goal"]
-        rows.append(f"| {k} | {m['n']} | {m['top1']:.3f} | {m['top5']:.3f} | {m['mrr']:.3f} | "
+        hub = f"{m['hub']['top1']:.3f} / {m['hub']['top5']:.3f}" if "hub" in m else "—"
+        rows.append(f"| {k} | {m['n']} | {m['top1']:.3f} | {m['top5']:.3f} | {m['mrr']:.3f} | {hub} | "
                     f"{g['regress']['centred_cos']:.3f} | {g['snap']['centred_cos']:.3f} | "
                     f"{g['blend']['centred_cos']:.3f} |")
     return "\n".join(rows)
@@ -67,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = from_dict(TrainConfig, load_config(path), where=str(path))
             cfg.out = str(out / name)
             report = run(cfg)
-            keep = ("val", "test", "chosen", "freeform", "goal_modes", "anchors", "source_encoder", "target_encoder",
-                    "seconds")
+            keep = ("val", "test", "chosen", "hub", "freeform", "goal_modes", "anchors", "source_encoder",
+                    "target_encoder", "seconds")
             results[name] = {k: report[k] for k in keep if k in report}
             md += [f"## {name}: {report['source_encoder'].split(':')[0]} → {report['target_encoder'].split(':')[0]}",
                    "", table(report), "", "Free-form set (alignment/data/freeform_zh.tsv):", "",

@@ -87,7 +87,7 @@ def goal_metrics(pred: torch.Tensor, cls: torch.Tensor, bank: PromptBank, mode: 
     The same decision rule as :func:`zh_steve.goal.choose_goal`, vectorised over the rows of ``pred``."""
     if mode not in GOAL_MODES:
         raise ConfigError(f"goal mode must be one of {list(GOAL_MODES)}, got {mode!r}")
-    sims = bank.similarities(pred)                                          # [N, C]
+    sims = bank.scores(pred)                                                # [N, C] the runtime's ranking
     top = sims.topk(min(2, sims.shape[1]), dim=1)
     gap = top.values[:, 0] - top.values[:, 1] if sims.shape[1] > 1 else torch.full((len(pred),), float("inf"))
     threshold = bank.blend_margin if margin is None else margin
@@ -105,7 +105,9 @@ def goal_metrics(pred: torch.Tensor, cls: torch.Tensor, bank: PromptBank, mode: 
 
 def score(pred: torch.Tensor, cls: torch.Tensor, bank: PromptBank, modes: tuple[str, ...] = GOAL_MODES,
           margin: float | None = None) -> dict[str, dict]:
-    """Retrieval + goal-mode metrics overall and for seen (train) / unseen (other) classes."""
+    """Retrieval + goal-mode metrics overall and for seen (train) / unseen (other) classes. Retrieval is by plain
+    centred cosine; with a hubness-corrected bank (``hub_weight`` > 0) ``m["hub"]`` also ranks by the bank's
+    scores (:meth:`zh_steve.goal.PromptBank.scores`, what snap and blend use)."""
     seen = torch.tensor([bank.splits[int(i)] == "train" for i in cls], dtype=torch.bool)
     out: dict[str, dict] = {}
     for name, mask in (("all", torch.ones_like(seen)), ("seen", seen), ("unseen", ~seen)):
@@ -115,6 +117,8 @@ def score(pred: torch.Tensor, cls: torch.Tensor, bank: PromptBank, modes: tuple[
             continue
         p, y = pred[mask], cls[mask]
         m = retrieval(p, y, bank.emb, bank.center)
+        if bank.penalty is not None:
+            m["hub"] = retrieval(p, y, bank.emb, bank.center, penalty=bank.penalty)
         m["norm_ratio"] = (p.double().norm(dim=-1) / bank.emb[y].double().norm(dim=-1).clamp_min(1e-12)).mean().item()
         m["n"] = n
         m["goal"] = {mode: goal_metrics(p, y, bank, mode, margin) for mode in modes}
@@ -203,6 +207,10 @@ def format_report(res: dict[str, dict]) -> str:
         goals = "  ".join(f"{k} {v['centred_cos']:.3f} ({v['hit']:.2f})" for k, v in m["goal"].items())
         lines.append(f"{name:<8} {m['n']:>4} {m['top1']:>6.3f} {m['top5']:>6.3f} {m['mrr']:>6.3f} "
                      f"{m['norm_ratio']:>6.3f}   {goals}")
+        if "hub" in m:
+            h = m["hub"]
+            lines.append(f"{'  +hub':<8} {m['n']:>4} {h['top1']:>6.3f} {h['top5']:>6.3f} {h['mrr']:>6.3f}"
+                         "          (ranked by the bank's hubness-corrected scores, as snap/blend do)")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer, MLPArchitecture
 from zh_steve.errors import ConfigError
+from zh_steve.goal import hub_penalty, hub_reference
 
 from .metrics import alignment_metrics, retrieval
 
@@ -112,6 +113,7 @@ class MLPConfig:
     patience: int = 20              # epochs without a better val top-1 before stopping
     anchors: bool = True            # also fit the word anchors (MSE, their weight) in every batch
     anchor_ratio: float = 1.0       # anchor rows drawn per instruction pair in a batch (fewer: a cheaper epoch)
+    mixup: float = 0.0              # > 0: also fit mixed pairs (λ ~ Beta(mixup, mixup)) to mixed targets; 0 = off
 
     def __post_init__(self) -> None:
         if self.patience < 1:
@@ -124,6 +126,8 @@ class MLPConfig:
             raise ConfigError("mlp.anchor_ratio must be > 0 (anchor rows per instruction pair in a batch)")
         if self.hard_negative_weight < 1.0:
             raise ConfigError("mlp.hard_negative_weight must be >= 1 (1 disables the up-weighting)")
+        if self.mixup < 0:
+            raise ConfigError("mlp.mixup must be >= 0 (the Beta parameter of the mixing weight; 0 = off)")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -358,6 +362,31 @@ def mlp_loss(layer: AlignmentLayer, x: torch.Tensor, idx: torch.Tensor, class_em
     return {"loss": cfg.w_mse * mse + cfg.w_cos * cos + cfg.w_nce * nce, "mse": mse, "cos": cos, "nce": nce}
 
 
+def mixup_loss(layer: AlignmentLayer, x: torch.Tensor, idx: torch.Tensor, class_emb: torch.Tensor,
+                   c: Candidates, cfg: MLPConfig, gen: torch.Generator,
+                   frozen: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Mixup: each pair of batch ``idx`` mixed with a shuffled partner, x̃ = λx_i + (1 − λ)x_j (λ ~ Beta(a, a)), fitted
+    to ỹ = λy_i + (1 − λ)y_j (MSE) and to the soft label λ·i + (1 − λ)·j (InfoNCE). Mixed inputs between classes
+    must land between their prompts, not on one of them. ``frozen`` (standardised inputs, base outputs): the fixed
+    base's rows, so only the residual runs."""
+    j = idx[torch.randperm(idx.numel(), generator=gen).to(idx.device)]
+    lam = torch.distributions.Beta(cfg.mixup, cfg.mixup).sample((idx.numel(), 1)).to(x.device)
+    if frozen is not None:
+        xs, lin = frozen
+        xs_mix = lam * xs[idx] + (1 - lam) * xs[j]
+        ys_pred = lam * lin[idx] + (1 - lam) * lin[j] + layer.mlp(xs_mix)       # the base is linear
+    else:
+        ys_pred = layer.map_standardized(layer.standardize_input(lam * x[idx] + (1 - lam) * x[j]))
+    ys_true = (lam * class_emb[c.y_idx[idx]] + (1 - lam) * class_emb[c.y_idx[j]] - layer.y_mean) / layer.y_std
+    q = F.normalize(layer.destandardize_output(ys_pred) - c.center, dim=-1)
+    logits = q @ c.cand.T / cfg.temperature
+    if c.hard_bias is not None:
+        logits = logits + lam * c.hard_bias[c.label[idx]] + (1 - lam) * c.hard_bias[c.label[j]]
+    soft = lam * F.one_hot(c.label[idx], logits.shape[1]) + (1 - lam) * F.one_hot(c.label[j], logits.shape[1])
+    return cfg.w_mse * F.mse_loss(ys_pred, ys_true) + cfg.w_nce * F.cross_entropy(logits, soft)
+
+
+
 def train_mlp(
     data: AlignmentData,
     base: AlignmentLayer,
@@ -421,7 +450,7 @@ def train_mlp(
         t0 = time.time()
         layer.train()
         perm = torch.randperm(x_tr.shape[0], generator=gen).to(device)
-        sums = {"loss": 0.0, "mse": 0.0, "cos": 0.0, "nce": 0.0, "anchor_mse": 0.0}
+        sums = {"loss": 0.0, "mse": 0.0, "cos": 0.0, "nce": 0.0, "anchor_mse": 0.0, "mix": 0.0}
         for s in range(0, perm.numel(), cfg.batch_size):
             idx = perm[s:s + cfg.batch_size]
             losses = mlp_loss(layer, x_tr, idx, class_emb, cands, cfg,
@@ -433,6 +462,10 @@ def train_mlp(
                         else layer.map_standardized(layer.standardize_input(anchors[0][pick])))
                 losses["anchor_mse"] = F.mse_loss(pred, (anchors[1][pick] - layer.y_mean) / layer.y_std)
                 losses["loss"] = losses["loss"] + cfg.w_mse * data.anchors.weight * losses["anchor_mse"]
+            if cfg.mixup > 0:   # pairs mixed with a shuffled batch, fitted to the same mix of their targets
+                losses["mix"] = mixup_loss(layer, x_tr, idx, class_emb, cands, cfg, gen,
+                                           (xs_tr, lin_tr) if frozen else None)
+                losses["loss"] = losses["loss"] + losses["mix"]
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             opt.step()
@@ -518,13 +551,16 @@ class DevFold:
     """One dev fold of the train split: train words held out of the MLP's fit and used for its early stopping.
 
     ``train`` / ``dev``: bool masks over the train pairs (dev = the held-out classes' pairs the model is scored on);
-    ``anchors``: bool mask over the anchor rows it may fit; ``train_classes``: the train classes it keeps."""
+    ``anchors``: bool mask over the anchor rows it may fit; ``train_classes``: the train classes it keeps;
+    ``seen``: optional phrasings of kept classes held out of the fit too (seen-class queries for the hubness
+    weight, :func:`choose_hub_weight`)."""
 
     train: torch.Tensor          # [N] bool
     dev: torch.Tensor            # [N] bool
     anchors: torch.Tensor | None  # [A] bool
     train_classes: torch.Tensor  # [Ct'] long
     name: str = ""
+    seen: torch.Tensor | None = None  # [N] bool
 
 
 def fold_data(data: AlignmentData, fold: DevFold) -> AlignmentData:
@@ -533,8 +569,11 @@ def fold_data(data: AlignmentData, fold: DevFold) -> AlignmentData:
     anchors = data.anchors
     if anchors is not None and fold.anchors is not None:
         anchors = AnchorData(anchors.x[fold.anchors], anchors.y[fold.anchors], anchors.weight)
-    return AlignmentData(splits={"train": SplitData(tr.x[fold.train], tr.cls[fold.train]),
-                                 "val": SplitData(tr.x[fold.dev], tr.cls[fold.dev])},
+    splits = {"train": SplitData(tr.x[fold.train], tr.cls[fold.train]),
+              "val": SplitData(tr.x[fold.dev], tr.cls[fold.dev])}
+    if fold.seen is not None:
+        splits["seen"] = SplitData(tr.x[fold.seen], tr.cls[fold.seen])
+    return AlignmentData(splits=splits,
                          class_emb=data.class_emb, train_classes=fold.train_classes, hard=data.hard,
                          source_identity=data.source_identity, target_identity=data.target_identity, anchors=anchors)
 
@@ -596,11 +635,14 @@ def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, fol
                   alphas: list[float], refit: Callable[[AlignmentData], AlignmentLayer] | None = None, *,
                   device: str | torch.device = "cpu", seed: int = 0,
                   log: Callable[[dict], None] | None = None, progress: bool = False,
-                  max_r2_drop: float | None = None, final_fit: bool = False) -> tuple[AlignmentLayer, float, list[dict]]:
+                  max_r2_drop: float | None = None, final_fit: bool = False,
+                  hub: tuple[list[float], int] | None = None) -> tuple[AlignmentLayer, float, list[dict]]:
     """One residual MLP per dev fold, each fitted without its fold's words (on ``refit(fold data)``: the base rung
     refitted without them, so the dev words are unseen by the whole map) and early-stopped on their pairs. The rung
     is ``base`` + the folds' averaged residuals (:func:`average_mlps`), and α (the residual's scale) is the grid
     value with the best mean dev top-1 across folds. Val and test are never looked at.
+    ``hub`` (weights, k): also choose the prompt bank's hubness weight on the folds (:func:`choose_hub_weight`);
+    its rows (``"hub_weight"`` set) follow the α rows and the last row is the choice.
     Returns (the MLP rung, α, one row per fold and α)."""
     if not folds:
         raise ConfigError("cross_fit_mlp needs at least one dev fold")
@@ -627,6 +669,9 @@ def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, fol
             rows.append({"fold": i, "name": fold.name, "alpha": float(a), "dev_top1": top1,
                          "dev_pairs": int(fold.dev.sum()), "train_pairs": int(fold.train.sum())})
     best = int(torch.argmax(scores))      # ties: the first in the grid's order
+    if hub is not None:
+        fds = [fold_data(data, f) for f in folds]
+        rows += choose_hub_weight([shrink_residual(m, alphas[best]) for m in models], fds, *hub)
     if final_fit:   # one MLP on all of train for the folds' mean best epoch count (no split looked at)
         n = round(sum(best_epochs) / len(best_epochs))
         out = train_mlp(data, base, cfg, device=device, seed=seed, progress=progress, fixed_epochs=n)
@@ -636,6 +681,38 @@ def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, fol
         out.linear.load_state_dict(base.linear.state_dict())
     out.config.prior, out.config.ridge_lambda = models[0].config.prior, base.config.ridge_lambda
     return out, float(alphas[best]), rows
+
+
+def choose_hub_weight(models: list[AlignmentLayer], fds: list[AlignmentData], weights: list[float],
+                      k: int) -> list[dict]:
+    """The prompt bank's hubness weight w (:class:`zh_steve.goal.PromptBank`: rank by centred cosine − w × the
+    prompt's mean cosine to its ``k`` nearest reference predictions) chosen on dev folds: for each fold's model,
+    the reference is its predictions of its own train pairs (per class), and a weight scores the mean of the
+    fold's unseen-class top-1 (its held-out words, "val") and seen-class top-1 (held-out phrasings of kept
+    classes, "seen"), averaged over folds: the correction must not buy unseen classes with seen ones.
+    Returns one row per fold and weight, then ``{"hub_weight": best, "chosen": True, ...}``."""
+    if not weights or any(w < 0 for w in weights):
+        raise ConfigError("hub.weights must be a non-empty list of numbers >= 0")
+    rows, totals = [], torch.zeros(len(weights))
+    for i, (m, fd) in enumerate(zip(models, fds)):
+        if "seen" not in fd.splits or not fd.splits["seen"].x.shape[0]:
+            raise ConfigError("choosing hub.weight needs seen-class queries in every dev fold: set hub.seen_fraction > 0")
+        tr = fd.splits["train"]
+        center = m.y_mean.cpu()
+        ref = hub_reference(predict(m, tr.x), tr.cls, center)
+        base_pen = hub_penalty(F.normalize(fd.class_emb.float() - center, dim=-1), ref, k)
+        preds = {s: predict(m, fd.splits[s].x) for s in ("val", "seen")}
+        for j, w in enumerate(weights):
+            r = {s: retrieval(preds[s], fd.splits[s].cls, fd.class_emb, center, penalty=w * base_pen)
+                 for s in ("val", "seen")}
+            both = 0.5 * (r["val"]["top1"] + r["seen"]["top1"])
+            totals[j] += both / len(models)
+            rows.append({"fold": i, "hub_weight": float(w), "hub_k": k, "unseen_top1": r["val"]["top1"],
+                         "unseen_top5": r["val"]["top5"], "seen_top1": r["seen"]["top1"], "balanced_top1": both})
+    best = int(torch.argmax(totals))      # ties: the first (smallest, if the grid is sorted) weight
+    rows.append({"hub_weight": float(weights[best]), "hub_k": k, "chosen": True,
+                 "balanced_top1": float(totals[best])})
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -654,6 +731,6 @@ def evaluate(layers: dict[str, AlignmentLayer], data: AlignmentData) -> dict[str
     return out
 
 
-__all__ = ["AlignmentData", "AnchorData", "DevFold", "average_mlps", "cross_fit_mlp", "fold_data", "new_layer_like", "refit_like", "LINEAR_RUNGS", "MLPConfig", "RidgeConfig", "SplitData", "blend_linear",
-           "calibrate_norm", "choose_on_val", "evaluate", "fit_identity", "fit_mean", "fit_procrustes", "fit_ridge", "make_candidates", "mlp_loss",
+__all__ = ["AlignmentData", "AnchorData", "DevFold", "average_mlps", "choose_hub_weight", "cross_fit_mlp", "fold_data", "new_layer_like", "refit_like", "LINEAR_RUNGS", "MLPConfig", "RidgeConfig", "SplitData", "blend_linear",
+           "calibrate_norm", "choose_on_val", "evaluate", "fit_identity", "fit_mean", "fit_procrustes", "fit_ridge", "make_candidates", "mixup_loss", "mlp_loss",
            "new_layer", "predict", "retrieval", "shrink_residual", "train_mlp", "val_metrics"]

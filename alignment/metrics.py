@@ -31,11 +31,13 @@ def _harmonic(n: torch.Tensor) -> torch.Tensor:
 
 def retrieval(
     pred: torch.Tensor, target_idx: torch.Tensor, class_emb: torch.Tensor, center: torch.Tensor | None = None,
-    *, chunk: int = 2048, tol: float = 1e-9,
+    *, penalty: torch.Tensor | None = None, chunk: int = 2048, tol: float = 1e-9,
 ) -> dict[str, float]:
     """Top-1, top-5 and MRR of each prediction's own class among ``class_emb`` by centred cosine.
 
     pred [N, D], target_idx [N] (row of class_emb), class_emb [C, D]; center defaults to class_emb.mean(0).
+    ``penalty`` [C]: subtracted from every prediction's cosine with that class (the prompt bank's hubness
+    correction, :meth:`zh_steve.goal.PromptBank.scores`); None = plain centred cosine.
     """
     class_emb = class_emb.double()
     center = class_emb.mean(0) if center is None else center.double()
@@ -44,6 +46,8 @@ def retrieval(
     for s in range(0, pred.shape[0], chunk):
         q = F.normalize(pred[s:s + chunk].double() - center, dim=-1)       # [n, D]
         sims = q @ cand.T                                                  # [n, C]
+        if penalty is not None:
+            sims = sims - penalty.double()[None, :]
         finite = torch.isfinite(sims).all(1)                               # [n]; non-finite rows score 0
         sims = torch.where(finite[:, None], sims, torch.zeros_like(sims))
         own = sims.gather(1, target_idx[s:s + chunk].long().view(-1, 1))   # [n, 1]

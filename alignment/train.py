@@ -39,7 +39,7 @@ import torch
 from zh_steve.config_utils import from_dict, load_config, resolve_device, to_dict
 from zh_steve.errors import ConfigError, WeightsNotFoundError, ZhSteveError
 from zh_steve.text.base import TextEncoder
-from zh_steve.goal import PromptBank
+from zh_steve.goal import PromptBank, hub_reference
 from zh_steve.text.language import route
 
 from .anchors import AnchorsConfig, build_anchors, held_out_filter
@@ -50,7 +50,7 @@ from .evaluate import DEFAULT_FREEFORM, choose_blend_margin, evaluate_freeform, 
 from .ladder import (LINEAR_RUNGS, AlignmentData, AnchorData, DevFold, MLPConfig, RidgeConfig, SplitData,
                      blend_linear, calibrate_norm, choose_on_val, cross_fit_mlp, evaluate, fit_identity, fit_mean,
                      fit_procrustes, fit_ridge, predict, refit_like, shrink_residual, train_mlp, val_metrics)
-from .metrics import format_table, knn_top1
+from .metrics import format_table, knn_top1, retrieval
 from .pairs import SPLITS, PairsConfig, PairSet, build_pairs, dev_folds
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "alignment.yaml"
@@ -75,6 +75,24 @@ class DevConfig:
 
 
 @dataclass
+class HubConfig:
+    """The prompt bank's hubness correction (snap/blend ranking; regress never changes), chosen on the dev folds."""
+
+    weights: list[float] = field(default_factory=lambda: [0.0])  # grid for w; [0] = plain centred cosine
+    k: int = 5                      # neighbours in the hubness term
+    seen_fraction: float = 0.1      # train phrasings held out per dev fold as seen-class queries (when choosing)
+
+    def __post_init__(self) -> None:
+        if not self.weights or any(w < 0 for w in self.weights) or self.k < 1 or not 0 <= self.seen_fraction < 0.5:
+            raise ConfigError("hub: weights must be a non-empty list of numbers >= 0, k >= 1, seen_fraction in "
+                              "[0, 0.5)")
+
+    @property
+    def active(self) -> bool:
+        return any(w > 0 for w in self.weights)
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run depends on (YAML; unknown keys are errors)."""
 
@@ -92,6 +110,7 @@ class TrainConfig:
     ridge: RidgeConfig = field(default_factory=RidgeConfig)
     mlp: MLPConfig = field(default_factory=MLPConfig)
     dev: DevConfig = field(default_factory=DevConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
     max_r2_drop: float = 0.1             # the MLP may lose at most this much val R² to its linear base
     residual_alphas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])  # mlp_shrunk (val)
     identity_betas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])   # procrustes_identity
@@ -128,11 +147,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Chinese-CLIP hub id or local directory (overrides source_encoder.name_or_path)")
     p.add_argument("--mineclip", default=None, metavar="PATH",
                    help="MineCLIP attn.pth or text-tower safetensors (overrides target_encoder.path)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override one config value, e.g. --set pairs.phrasings_per_class=3 or --set "
+                        "hub.weights=[0,0.5] (the value is read as YAML; repeatable)")
     return p.parse_args(argv)
 
 
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """``KEY=VALUE`` strings (dotted keys, YAML values) written into the raw config dict."""
+    import yaml
+
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. pairs.phrasings_per_class=3), got {item!r}")
+        node = raw
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            if not isinstance(node.get(part, {}), dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a config section")
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return raw
+
+
 def load_train_config(args: argparse.Namespace) -> TrainConfig:
-    cfg = from_dict(TrainConfig, load_config(args.config), where=str(args.config))
+    cfg = from_dict(TrainConfig, apply_overrides(load_config(args.config), getattr(args, "overrides", [])),
+                    where=str(args.config))
     if args.out is not None:
         cfg.out = args.out
     if args.device is not None:
@@ -211,17 +252,27 @@ def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEnco
                          target_identity=target.identity, anchors=anchor_data)
 
 
-def build_dev_folds(pairset: PairSet, anchors: list, n_anchor_rows: int, cfg: DevConfig, seed: int) -> list[DevFold]:
+def build_dev_folds(pairset: PairSet, anchors: list, n_anchor_rows: int, cfg: DevConfig, seed: int,
+                    seen_fraction: float = 0.0) -> list[DevFold]:
     """Masks over the train pairs and anchor rows for each dev fold (:func:`alignment.pairs.dev_folds`): the fold's
     classes (a dev verb or object) leave the fit, their Chinese pairs become its dev set, and anchors containing a
-    dev word (either language) leave the fit too."""
+    dev word (either language) leave the fit too. ``seen_fraction``: that share of the other Chinese train texts
+    (as the encoder sees them, so a Traditional twin goes with its Simplified text) also leaves the fold's fit, as
+    seen-class queries (``DevFold.seen``)."""
     train_pairs = pairset.split("train")
+    served = [route(p.text, lang="zh").text_for_encoder for p in train_pairs]
     folds = []
     for k, words in enumerate(dev_folds(pairset, cfg.folds, cfg.verbs_per_fold, cfg.object_fraction, seed)):
         dv, do = set(words["dev_verbs"]), set(words["dev_objects"])
         out_cls = {c.class_id for c in pairset.classes if c.split == "train" and (c.verb in dv or c.object in do)}
         gone = torch.tensor([p.class_id in out_cls for p in train_pairs], dtype=torch.bool)
-        dev = gone & torch.tensor([p.lang != "en" for p in train_pairs], dtype=torch.bool)
+        zh = torch.tensor([p.lang != "en" for p in train_pairs], dtype=torch.bool)
+        dev = gone & zh
+        seen = None
+        if seen_fraction > 0:
+            pool = sorted({t for t, g, z in zip(served, gone.tolist(), zh.tolist()) if z and not g})
+            picked = set(random.Random(f"seen-dev|{seed}|{k}").sample(pool, round(seen_fraction * len(pool))))
+            seen = torch.tensor([t in picked for t in served], dtype=torch.bool) & zh & ~gone
         ok = held_out_filter(replace(pairset, held_out={"val_verbs": sorted(dv), "val_objects": sorted(do),
                                                        "test_verbs": [], "test_objects": []}))
         amask = torch.tensor([ok(a.zh, a.en) for a in anchors], dtype=torch.bool)
@@ -229,8 +280,9 @@ def build_dev_folds(pairset: PairSet, anchors: list, n_anchor_rows: int, cfg: De
             amask = amask.repeat(n_anchor_rows // max(1, amask.numel()))
         keep_cls = torch.tensor([i for i, c in enumerate(pairset.classes) if c.split == "train"
                                  and c.class_id not in out_cls], dtype=torch.long)
-        folds.append(DevFold(train=~gone, dev=dev, anchors=amask if n_anchor_rows else None, train_classes=keep_cls,
-                             name=f"verbs {','.join(sorted(dv))} + {len(do)} objects"))
+        folds.append(DevFold(train=~gone if seen is None else ~gone & ~seen, dev=dev,
+                             anchors=amask if n_anchor_rows else None, train_classes=keep_cls,
+                             name=f"verbs {','.join(sorted(dv))} + {len(do)} objects", seen=seen))
     return folds
 
 
@@ -292,9 +344,13 @@ def run(cfg: TrainConfig) -> dict:
 
     # 3. the ladder (the MLP cross-fitted on dev folds carved from train)
     n_anchor_rows = data.anchors.x.shape[0] if data.anchors is not None else 0
-    folds = build_dev_folds(pairset, anchors, n_anchor_rows, cfg.dev, cfg.seed)
+    if cfg.hub.active and not cfg.dev.folds:
+        raise ConfigError("hub.weights > 0 are chosen on the dev folds: set dev.folds >= 1 (or hub.weights: [0])")
+    folds = build_dev_folds(pairset, anchors, n_anchor_rows, cfg.dev, cfg.seed,
+                            cfg.hub.seen_fraction if cfg.hub.active else 0.0)
     for f in folds:
-        print(f"dev fold {f.name}: {int(f.dev.sum())} dev pairs, {int(f.train.sum())} train pairs")
+        print(f"dev fold {f.name}: {int(f.dev.sum())} dev pairs, {int(f.train.sum())} train pairs"
+              + (f", {int(f.seen.sum())} seen-class dev pairs" if f.seen is not None else ""))
     t_fit = time.time()
     layers, ridge_rows, mlp_base, shrink_rows = fit_ladder(data, cfg, device, out, folds)
     fit_seconds = time.time() - t_fit
@@ -318,9 +374,19 @@ def run(cfg: TrainConfig) -> dict:
     for rung, layer in layers.items():
         layer.save_pretrained(out / "rungs" / rung)
     layers[chosen].save_pretrained(out)
+    center = layers[chosen].y_mean.detach().cpu()
+    hub_weight = next((r["hub_weight"] for r in shrink_rows.get("hub_weight_dev", []) if r.get("chosen")), 0.0)
+    tr = data.splits["train"]
     bank = PromptBank(texts=[c.class_id for c in pairset.classes], emb=data.class_emb,
-                      splits=[c.split for c in pairset.classes], encoder=target.identity,
-                      center=layers[chosen].y_mean.detach().cpu())
+                      splits=[c.split for c in pairset.classes], encoder=target.identity, center=center,
+                      hub_ref=hub_reference(predict(layers[chosen], tr.x), tr.cls, center) if hub_weight > 0 else None,
+                      hub_k=cfg.hub.k, hub_weight=hub_weight)
+    if bank.penalty is not None:   # its own rows: the snap/blend ranking, beside the plain-cosine metrics above
+        report["hub"] = {"weight": hub_weight, "k": cfg.hub.k, **{
+            s: retrieval(predict(layers[chosen], data.splits[s].x), data.splits[s].cls, bank.emb, bank.center,
+                         penalty=bank.penalty) for s in SPLITS}}
+        print(f"hubness-corrected ranking (snap/blend; w={hub_weight:g}, k={cfg.hub.k}, on the dev folds): " + ", ".join(
+            f"{s} top-1 {report['hub'][s]['top1']:.3f} top-5 {report['hub'][s]['top5']:.3f}" for s in ("val", "test")))
     val_pred = predict(layers[chosen], data.splits["val"].x)
     bank.blend_margin = choose_blend_margin(val_pred, data.splits["val"].cls, bank)
     bank.save(out)
@@ -390,13 +456,20 @@ def fit_ladder(data: AlignmentData, cfg: TrainConfig, device: str, out: Path,
             layers["mlp"], alpha, fold_rows = cross_fit_mlp(
                 data, layers[base], cfg.mlp, folds, cfg.residual_alphas, lambda fd: refit_like(layers[base], fd),
                 device=device, seed=cfg.seed, log=log, progress=True, max_r2_drop=cfg.max_r2_drop,
-                final_fit=cfg.dev.final_fit)
+                final_fit=cfg.dev.final_fit, hub=(cfg.hub.weights, cfg.hub.k) if cfg.hub.active else None)
+            hub_rows = [r for r in fold_rows if "hub_weight" in r]
+            fold_rows = [r for r in fold_rows if "hub_weight" not in r]
         else:  # early stopping keeps only epochs that choose_rung could ship
             layers["mlp"] = train_mlp(data, layers[base], cfg.mlp, device=device, seed=cfg.seed, log=log,
                                       progress=True, min_val_r2=val[base]["r2"] - cfg.max_r2_drop)
     if folds:
         layers["mlp_shrunk"] = shrink_residual(layers["mlp"], alpha)
         shrink_rows["residual_alpha_dev"] = fold_rows
+        if hub_rows:
+            shrink_rows["hub_weight_dev"] = hub_rows
+            print("hubness weight (mean over folds of ½(unseen + seen dev top-1)): " + ", ".join(
+                f"w={w:g} {sum(r['balanced_top1'] for r in hub_rows if r.get('hub_weight') == w and 'fold' in r) / len(folds):.3f}"
+                for w in cfg.hub.weights) + f" → w={hub_rows[-1]['hub_weight']:g}")
         print(f"mlp: {len(folds)} dev-fold residuals averaged; residual × α (mean dev top-1 over folds): " + ", ".join(
             f"α={a:g} {sum(r['dev_top1'] for r in fold_rows if r['alpha'] == a) / len(folds):.3f}"
             for a in cfg.residual_alphas) + f" → α={alpha:g}")

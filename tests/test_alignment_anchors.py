@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from alignment import anchors as A
 from alignment.pairs import PairsConfig, build_pairs, held_out_words
@@ -100,6 +101,31 @@ def test_dev_folds_hold_out_train_words_honestly(pairset):
         assert dev and all(p.lang != "en" and (p.verb in g["dev_verbs"] or p.object in g["dev_objects"]) for p in dev)
         kept_cls = {pairset.classes[i].class_id for i in f.train_classes.tolist()}
         assert not kept_cls & {p.class_id for p in dev}
+
+
+def test_seen_dev_queries_are_whole_served_texts_of_kept_train_classes(pairset):
+    from alignment.train import DevConfig, build_dev_folds
+    from zh_steve.text.language import route
+
+    anchors = A.lexicon_anchors(pairset)
+    plain = build_dev_folds(pairset, anchors, len(anchors), DevConfig(folds=2, object_fraction=0.05), seed=0)
+    folds = build_dev_folds(pairset, anchors, len(anchors), DevConfig(folds=2, object_fraction=0.05), seed=0,
+                            seen_fraction=0.1)
+    train = pairset.split("train")
+    served = [route(p.text, lang="zh").text_for_encoder for p in train]
+    for f, g in zip(folds, plain):
+        assert g.seen is None and f.seen is not None and torch.equal(f.dev, g.dev)
+        seen = f.seen.tolist()
+        assert 0.05 < sum(seen) / sum(g.train.tolist()) < 0.15
+        assert not (f.seen & f.train).any() and not (f.seen & f.dev).any()       # out of the fit, not dev words
+        assert torch.equal(f.train | f.seen, g.train)                            # nothing else changes
+        kept = {pairset.classes[i].class_id for i in f.train_classes.tolist()}
+        picked = {t for t, s in zip(served, seen) if s}
+        for p, t, s in zip(train, served, seen):
+            if s:
+                assert p.lang != "en" and p.class_id in kept
+            elif p.lang != "en" and t in picked:                                 # a Traditional twin never stays
+                raise AssertionError(f"{p.text!r} is in the fit but its served text is a seen query")
 
 
 def test_too_many_dev_folds_is_a_config_error_that_says_what_to_do(pairset):

@@ -409,3 +409,49 @@ def test_final_fit_trains_one_mlp_on_all_of_train_for_the_folds_epoch_count():
     log: list[dict] = []
     train_mlp(data, base, cfg, seed=0, fixed_epochs=2, log=log.append)          # no split looked at
     assert [r["epoch"] for r in log] == [0, 1, 2] and all(r["val_top1"] != r["val_top1"] for r in log)
+
+
+def test_hub_weight_is_chosen_on_unseen_and_seen_dev_queries_of_the_folds():
+    from alignment.ladder import DevFold, choose_hub_weight, cross_fit_mlp, fit_procrustes, fold_data, refit_like
+
+    data = synthetic(nonlinear=True, classes=300)
+    base = fit_procrustes(data)
+    cls = data.splits["train"].cls
+    folds = []
+    for f in _folds(data):     # every 5th remaining train pair: a seen-class query held out of the fold's fit
+        seen = f.train & (torch.arange(cls.numel()) % 5 == 0)
+        folds.append(DevFold(train=f.train & ~seen, dev=f.dev, anchors=None, train_classes=f.train_classes,
+                             name=f.name, seen=seen))
+    fd = fold_data(data, folds[0])
+    assert set(fd.splits) == {"train", "val", "seen"}
+    assert torch.isin(fd.splits["seen"].cls, fd.train_classes).all()          # seen = kept classes
+    cfg = MLPConfig(**{**MLP.__dict__, "epochs": 2, "patience": 2, "train_linear": False})
+    weights = [0.0, 0.5, 1.0]
+    _, _, rows = cross_fit_mlp(data, base, cfg, folds, [1.0], lambda d: refit_like(base, d), seed=0,
+                               hub=(weights, 3))
+    hub = [r for r in rows if "hub_weight" in r]
+    per_fold = [r for r in hub if "fold" in r]
+    assert len(per_fold) == len(folds) * len(weights) and hub[-1]["chosen"]
+    means = {w: sum(r["balanced_top1"] for r in per_fold if r["hub_weight"] == w) / len(folds) for w in weights}
+    assert hub[-1]["hub_weight"] == max(weights, key=lambda w: (means[w], -weights.index(w)))
+    for r in per_fold:
+        assert r["balanced_top1"] == pytest.approx(0.5 * (r["unseen_top1"] + r["seen_top1"]))
+    with pytest.raises(ConfigError, match="seen_fraction"):                   # no seen queries: refuse to choose
+        choose_hub_weight([base], [fold_data(data, _folds(data)[0])], weights, 3)
+
+
+def test_mixup_trains_on_mixed_pairs_and_is_off_by_default():
+    from alignment.ladder import fit_procrustes, predict
+
+    data = synthetic(nonlinear=True, classes=200)
+    base = fit_procrustes(data)
+    for linear in (False, True):   # the fixed-base fast path and the full map
+        cfg = MLPConfig(**{**MLP.__dict__, "epochs": 2, "patience": 2, "train_linear": linear})
+        log: list[dict] = []
+        plain = train_mlp(data, base, cfg, seed=0)
+        mixed = train_mlp(data, base, MLPConfig(**{**cfg.__dict__, "mixup": 0.4}), seed=0, log=log.append)
+        assert log[1]["train_mix"] > 0 and not torch.allclose(predict(plain, data.splits["val"].x),
+                                                              predict(mixed, data.splits["val"].x))
+    assert MLPConfig().mixup == 0.0
+    with pytest.raises(ConfigError, match="mixup"):
+        MLPConfig(mixup=-1.0)

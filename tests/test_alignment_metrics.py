@@ -114,3 +114,16 @@ def test_mean_floor_is_chance_on_held_out_classes():
     harmonic = sum(1.0 / k for k in range(1, c + 1))
     assert m["top1"] == pytest.approx(1 / c) and m["top5"] == pytest.approx(5 / c)
     assert m["mrr"] == pytest.approx(harmonic / c)
+
+
+def test_retrieval_with_a_penalty_ranks_by_cosine_minus_penalty():
+    class_emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    pred = torch.tensor([[1.0, 0.8], [1.0, 0.8]])        # nearer class 0 than class 1
+    cls = torch.tensor([1, 0])
+    center = torch.zeros(2)
+    plain = retrieval(pred, cls, class_emb, center)
+    assert plain["top1"] == 0.5                           # row 1 right, row 0 wrong
+    hub = retrieval(pred, cls, class_emb, center, penalty=torch.tensor([0.5, 0.0, 0.0, 0.0]))
+    assert hub["top1"] == 0.5 and hub["top5"] == 1.0      # now row 0 right (class 1), row 1 ranks class 0 second
+    cos = torch.nn.functional.normalize(pred, dim=-1) @ class_emb.T
+    assert int((cos - torch.tensor([0.5, 0, 0, 0]))[0].argmax()) == 1

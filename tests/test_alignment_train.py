@@ -79,6 +79,18 @@ def test_tiny_run_writes_every_file(tiny_run):
     alpha_rows = metrics["shrink"]["residual_alpha_dev"]                     # α chosen on the folds, not on val
     assert {r["fold"] for r in alpha_rows} == {0, 1, 2} and all(0 <= r["dev_top1"] <= 1 for r in alpha_rows)
     assert "top1" in stdout and "newly encoded" in stdout
+    hub_rows = metrics["shrink"]["hub_weight_dev"]                           # hub weight chosen on the folds
+    chosen = hub_rows[-1]
+    assert chosen["chosen"] and chosen["hub_weight"] in (0.0, 0.5)           # hub.weights in alignment_tiny.yaml
+    assert {r["fold"] for r in hub_rows[:-1]} == {0, 1, 2} and all(0 <= r["seen_top1"] <= 1 for r in hub_rows[:-1])
+    from zh_steve.goal import PromptBank
+
+    bank = PromptBank.load(out)
+    assert bank.hub_weight == chosen["hub_weight"]
+    if chosen["hub_weight"] > 0:   # its own rows beside the plain-cosine ones, scored with the bank's ranking
+        assert bank.hub_ref is not None and {"val", "test"} <= set(metrics["hub"]) and "hub" in ff["all"]
+    else:
+        assert "hub" not in metrics and bank.penalty is None and "hub" not in ff["all"]
 
 
 def test_tiny_run_layer_loads_and_matches_its_rung(tiny_run):
@@ -115,6 +127,18 @@ def test_unknown_config_key_is_a_clear_error(tmp_path, capsys):
     assert main(["--config", str(_write(tmp_path, cfg)), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown key" in err and "epochz" in err and len(err.splitlines()) == 1
+
+
+def test_set_overrides_config_values_as_yaml(tmp_path, capsys):
+    from alignment.train import load_train_config, parse_args
+
+    cfg = load_train_config(parse_args(["--config", str(TINY), "--set", "pairs.phrasings_per_class=2",
+                                        "--set", "hub.weights=[0, 0.5]", "--set", "mlp.mixup=0.2"]))
+    assert cfg.pairs.phrasings_per_class == 2 and cfg.hub.weights == [0, 0.5] and cfg.mlp.mixup == 0.2
+    assert main(["--config", str(TINY), "--out", str(tmp_path / "o"), "--set", "mlp.epochz=3"]) == 2
+    assert "epochz" in capsys.readouterr().err
+    assert main(["--config", str(TINY), "--out", str(tmp_path / "o"), "--set", "mlp.epochs"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
 
 
 def test_missing_mineclip_prints_one_line(tmp_path, capsys):

@@ -113,3 +113,38 @@ def test_agent_goal_mode_snaps_to_the_bank(tmp_path):
     assert torch.allclose(vec, en.encode([info.goal["prompt"]]), atol=1e-4)
     with pytest.raises(ConfigError, match="goal_mode"):
         ZhSteveAgent.from_config({**cfg, "goal_mode": "nearest"})
+
+
+def test_hubness_correction_reranks_snap_and_survives_save_load_and_extend(tmp_path):
+    """scores = centred cosine − w × (mean cosine to the k nearest reference vectors); snap/blend rank by it."""
+    import torch.nn.functional as F
+
+    from zh_steve.goal import hub_penalty, hub_reference
+
+    bank = _bank()
+    pred = torch.tensor([[10.9, 10.1, 10.0]])            # plain cosine: "chop a tree" first
+    # reference predictions crowding on "chop a tree" (a hub), one class each
+    centred = F.normalize(bank.emb - bank.center, dim=-1)
+    ref = hub_reference(torch.stack([bank.emb[0] + 0.01 * i for i in range(4)]), torch.arange(4), bank.center)
+    assert ref.shape == (4, 3) and torch.allclose(ref.norm(dim=-1), torch.ones(4))
+    pen = hub_penalty(centred, ref, k=2)
+    assert int(pen.argmax()) == 0                        # the hub is the prompt the references sit on
+    hub = PromptBank(texts=bank.texts, emb=bank.emb, splits=bank.splits, encoder=bank.encoder, blend_margin=0.0,
+                     hub_ref=ref, hub_k=2, hub_weight=1.0)
+    torch.testing.assert_close(hub.scores(pred), hub.similarities(pred) - pen[None, :])
+    _, plain = choose_goal(pred, bank, "snap")
+    g, d = choose_goal(pred, hub, "snap")
+    assert plain.prompt == "chop a tree" and d.prompt != "chop a tree"      # the correction moved the snap
+    assert torch.equal(g, hub.emb[hub.index(d.prompt)].reshape(1, -1))
+    assert d.score == pytest.approx(float(hub.similarities(pred)[0, hub.index(d.prompt)]))  # plain cosine reported
+    assert d.top[0][1] == pytest.approx(float(hub.scores(pred)[0, hub.index(d.prompt)]))
+    hub.save(tmp_path)
+    back = PromptBank.load(tmp_path)
+    assert (back.hub_k, back.hub_weight) == (2, 1.0) and torch.equal(back.hub_ref, ref)
+    torch.testing.assert_close(back.scores(pred), hub.scores(pred))
+    big = hub.extend(["ride a pig"], CountingEncoder(), cache_dir=tmp_path / "cache")   # user prompts get a penalty too
+    assert big.penalty.shape == (5,) and torch.equal(big.penalty[:4], hub.penalty)
+    assert big.penalty[4] == pytest.approx(float(hub_penalty(F.normalize(big.emb[4:] - big.center, dim=-1), ref, 2)[0]))
+    assert _bank().penalty is None and torch.equal(_bank().scores(pred), _bank().similarities(pred))
+    with pytest.raises(ConfigError, match="hub_ref"):
+        PromptBank(texts=bank.texts, emb=bank.emb, hub_weight=0.5)

@@ -97,7 +97,7 @@ def knn_top1(x: torch.Tensor, labels: torch.Tensor, *, chunk: int = 2048) -> flo
     """
     if x.shape[0] < 2:
         return math.nan
-    z = F.normalize(x.double() - x.double().mean(0), dim=-1)
+    z = F.normalize(x.double() - x.double().mean(0), dim=-1).float()   # a diagnostic: float32 is plenty
     labels = labels.long()
     counts = torch.bincount(labels)
     hits = total = 0

@@ -127,3 +127,31 @@ def test_retrieval_with_a_penalty_ranks_by_cosine_minus_penalty():
     assert hub["top1"] == 0.5 and hub["top5"] == 1.0      # now row 0 right (class 1), row 1 ranks class 0 second
     cos = torch.nn.functional.normalize(pred, dim=-1) @ class_emb.T
     assert int((cos - torch.tensor([0.5, 0, 0, 0]))[0].argmax()) == 1
+
+
+def test_retrieval_float32_screen_counts_exactly_like_float64():
+    """Near-ties closer than float32 can resolve are recomputed in float64: the counts match a float64 reference."""
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn(300, 64, generator=g, dtype=torch.float64)
+    idx = torch.randint(0, 300, (900,), generator=g)
+    pred = emb[idx] + 0.8 * torch.randn(900, 64, generator=g, dtype=torch.float64)
+    # rivals 1e-8 (closer than float32 resolves) and 2e-4 away in cosine from the own class, on both sides
+    c = emb.mean(0)
+    for k, (row, delta) in enumerate([(0, 1e-8), (1, -1e-8), (2, 2e-4), (3, -2e-4)]):
+        own = torch.nn.functional.normalize(emb[idx[row]] - c, dim=0)
+        q = torch.nn.functional.normalize(pred[row] - c, dim=0)
+        rival = 10 + k
+        # a rival whose centred direction has cosine cos(q, own) + delta with q
+        target_cos = float(q @ own) + delta
+        perp = torch.nn.functional.normalize(own - (own @ q) * q, dim=0)
+        d = target_cos * q + (1 - target_cos ** 2) ** 0.5 * perp
+        emb[rival] = c + d * (emb[rival] - c).norm()
+    got = retrieval(pred, idx, emb, c)
+    cand = torch.nn.functional.normalize(emb - c, dim=-1)
+    sims = torch.nn.functional.normalize(pred - c, dim=-1) @ cand.T
+    own = sims.gather(1, idx[:, None])
+    greater = (sims > own + 1e-9).sum(1).double()
+    ties = ((sims - own).abs() <= 1e-9).sum(1).double() - 1
+    want_top1 = float((((1 - greater) / (ties + 1)).clamp(0, 1)).mean())
+    want_top5 = float((((5 - greater) / (ties + 1)).clamp(0, 1)).mean())
+    assert got["top1"] == pytest.approx(want_top1, abs=1e-12) and got["top5"] == pytest.approx(want_top5, abs=1e-12)

@@ -152,3 +152,22 @@ def test_identity_is_the_weights_not_the_path(tmp_path, enc):
     shutil.copytree(src, copy)
     other = ChineseClipTextEncoder.from_pretrained(str(copy))
     assert other.identity == enc.identity and other.source != enc.source
+
+
+def test_cls_only_last_layer_matches_the_full_layer(enc):
+    """The last layer computes [CLS] alone; the feature equals the full HF layer's, with and without padding."""
+    import copy
+
+    full = copy.deepcopy(enc.tower)
+    last = full.text_model.encoder.layer[-1]
+    last.__class__ = type(last).__mro__[1]           # back to transformers' ChineseCLIPTextLayer
+    assert not getattr(last, "_cls_only", False) and enc.tower.text_model.encoder.layer[-1]._cls_only
+    assert list(full.state_dict()) == list(enc.tower.state_dict())
+    batch = enc.tokenizer(["砍树", "去挖一些泥土吧", "chop a tree"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        for mask in (batch["attention_mask"], torch.ones_like(batch["input_ids"])):
+            got = enc.tower(batch["input_ids"], attention_mask=mask, token_type_ids=batch["token_type_ids"])
+            want = full(batch["input_ids"], attention_mask=mask, token_type_ids=batch["token_type_ids"])
+            torch.testing.assert_close(got, want, atol=2e-6, rtol=0)
+        out = enc.tower.text_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    assert out.last_hidden_state.shape[1] == 1      # only [CLS] leaves the last layer

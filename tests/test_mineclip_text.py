@@ -246,3 +246,20 @@ def test_full_size_random_tower_encodes_paper_prompts(golden_dir):
     x = enc.encode(prompts, batch_size=4)
     assert x.shape == (len(prompts), 512) and torch.isfinite(x).all()
     assert torch.unique(x, dim=0).shape[0] == len(prompts)
+
+
+def test_forward_computes_the_last_block_at_eos_only_and_matches_run(golden):
+    """``forward`` runs the last block for the EOS row alone; it equals ``run``'s embedding on the golden tokens
+    (padded after the EOS) and on the same texts cut at their EOS."""
+    meta, io = golden["meta"], golden["io"]
+    config = _golden_config(meta)
+    model = MineClipTextModel.from_state_dict(
+        load_mineclip_text_state_dict(golden["dir"] / "mineclip_text_small.safetensors"), config)
+    tokens = io["tokens"]
+    with torch.no_grad():
+        full = model.run(tokens).text_embed
+        fast = model(tokens)
+        torch.testing.assert_close(fast, full, atol=2e-6, rtol=0)
+        torch.testing.assert_close(fast, io["text_embed"], atol=TOL, rtol=0)
+        cut = int(tokens.argmax(-1).max()) + 1
+        torch.testing.assert_close(model(tokens[:, :cut]), full, atol=2e-6, rtol=0)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import (CheckpointError, ConfigError, InvalidInstructionError, UnsafeCheckpointError,
@@ -55,12 +56,52 @@ def cn_clip_vocab_path() -> Path:
     return path
 
 
+def _cls_only_forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      **kwargs) -> torch.Tensor:
+    """The last text layer for the [CLS] position alone: ``[N, L, H]`` → ``[N, 1, H]``.
+
+    The feature reads only [CLS]'s final hidden state, so the last layer needs the keys and values of every
+    position but the query, attention output, feed-forward and norms of position 0 only (about 1/12 of the tower's
+    work for a few-token text). Same weights, same math as the full layer (post-LN BERT)."""
+    a = self.attention.self
+    n, length, hid = hidden_states.shape
+    heads, d = a.num_attention_heads, a.attention_head_size
+    cls = hidden_states[:, 0]                                                       # [N, H] (2-D: a plain GEMM)
+    q = a.query(cls).view(n, heads, 1, d)                                           # [N, h, 1, d]
+    k = a.key(hidden_states).view(n, length, heads, d).transpose(1, 2)             # [N, h, L, d]
+    v = a.value(hidden_states).view(n, length, heads, d).transpose(1, 2)
+    mask = attention_mask[..., :1, :] if attention_mask is not None and attention_mask.dim() == 4 else None
+    if attention_mask is not None and mask is None:
+        raise ValueError(f"unexpected attention mask of shape {tuple(attention_mask.shape)}")
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=a.scaling)  # [N, h, 1, d]
+    x = self.attention.output(y.reshape(n, hid), cls)                               # [N, H]
+    return self.output(self.intermediate(x), x)[:, None]                            # [N, 1, H]
+
+
+def cls_only_last_layer(text_model: nn.Module) -> nn.Module:
+    """Make the last encoder layer of a ``ChineseCLIPTextModel`` compute [CLS] only (:func:`_cls_only_forward`);
+    in place, same modules and state-dict keys; ``last_hidden_state`` then has length 1. Returns ``text_model``."""
+    last = text_model.encoder.layer[-1]
+    if type(last).__name__ != "ChineseCLIPTextLayer" and not getattr(last, "_cls_only", False):
+        raise TypeError(f"expected a ChineseCLIPTextLayer, got {type(last).__name__}")
+    if not getattr(last, "_cls_only", False):
+        base = type(last)
+        if base not in _CLS_ONLY:
+            _CLS_ONLY[base] = type("ClsOnlyChineseCLIPTextLayer", (base,), {"forward": _cls_only_forward,
+                                                                             "_cls_only": True})
+        last.__class__ = _CLS_ONLY[base]
+    return text_model
+
+
+_CLS_ONLY: dict[type, type] = {}
+
+
 class ChineseClipTextTower(nn.Module):
     """``ChineseCLIPTextModel`` (no pooler) + ``text_projection``: input ids → projected [CLS] feature."""
 
     def __init__(self, text_model: nn.Module, text_projection: nn.Linear) -> None:
         super().__init__()
-        self.text_model = text_model
+        self.text_model = cls_only_last_layer(text_model)
         self.text_projection = text_projection
 
     def forward(

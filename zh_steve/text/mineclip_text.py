@@ -79,6 +79,19 @@ class CausalSelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)          # scale 1/sqrt(D)
         return self.out_proj(y.transpose(1, 2).reshape(n, length, width))
 
+    def forward_at(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """The attention output at one position per row: x [N, L, W], pos [N] → [N, W]. Keys and values of
+        every position, the query at ``pos`` only, which sees positions ≤ ``pos`` (causal)."""
+        n, length, width = x.shape
+        heads, d = self.heads, width // self.heads
+        rows = torch.arange(n, device=x.device)
+        q = linear(x[rows, pos], self.in_proj_weight[:width], self.in_proj_bias[:width])        # [N, W]
+        kv = linear(x, self.in_proj_weight[width:], self.in_proj_bias[width:])                 # [N, L, 2W]
+        k, v = kv.view(n, length, 2, heads, d).permute(2, 0, 3, 1, 4)                          # [N, H, L, D]
+        visible = torch.arange(length, device=x.device)[None, :] <= pos[:, None]               # [N, L]
+        y = F.scaled_dot_product_attention(q.view(n, heads, 1, d), k, v, attn_mask=visible[:, None, None, :])
+        return self.out_proj(y.reshape(n, width))
+
 
 class Mlp(nn.Module):
     def __init__(self, width: int) -> None:
@@ -104,6 +117,11 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x))
         return x + self.mlp(self.ln_2(x))
+
+    def forward_at(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """The block's output at one position per row ([N, L, W], [N] → [N, W])."""
+        h = x[torch.arange(x.shape[0], device=x.device), pos] + self.attn.forward_at(self.ln_1(x), pos)
+        return h + self.mlp(self.ln_2(h))
 
 
 @dataclass
@@ -176,7 +194,15 @@ class MineClipTextModel(nn.Module):
         return MineClipTextOutput(text_embed=eos @ self.projection, block_hidden=hidden, final_hidden=x)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.run(tokens).text_embed
+        """The text embedding alone: like :meth:`run`, but the last block computes only the EOS row of each text
+        (all that the embedding reads; about 1/12 less work for a few-token text)."""
+        self._check_tokens(tokens)
+        length = tokens.shape[1]
+        x = self.token_embedding(tokens) + self.pos_embed[:length]          # [N, L, W]
+        for block in self.blocks[:-1]:
+            x = block(x)
+        eos = self.blocks[-1].forward_at(x, tokens.argmax(dim=-1))           # [N, W]
+        return self.ln_final(eos) @ self.projection
 
     @classmethod
     def from_state_dict(

@@ -4,8 +4,9 @@
                               [--out runs/bench]
 
 Trains each config (``python -m alignment.train`` code, output under ``<out>/<config name>/``) and writes one table
-per config, every rung × val/test top-1, top-5 and norm ratio, plus the free-form set (seen/unseen) and the goal
-modes, to ``<out>/alignment_proxy.json`` and ``alignment_proxy.md``. Every number is labelled "proxy encoders".
+per config, every rung × val/test top-1, top-5 and norm ratio (plain centred cosine), the chosen rung ranked with
+the prompt bank's hubness correction as its own row (snap/blend's ranking, when the run chose w > 0), plus the
+free-form set (seen/unseen) and the goal modes, to ``<out>/alignment_proxy.json`` and ``alignment_proxy.md``. Every number is labelled "proxy encoders".
 A benchmark, not a test: it takes minutes (the first run also embeds the anchors; later runs use the cache).
 """
 

@@ -118,8 +118,9 @@ def explain(text: str, side: TextSide, top: int = 5, goal_mode: str | None = Non
         decision.reason = "English: the target encoder's own embedding goes to the prior (goal modes apply to Chinese)"
     warnings = []
     if decision.score is not None and decision.score < MIN_SCORE:
-        warnings.append(f"looks out of distribution: the best prompt scores only {decision.score:.3f} "
-                        f"(< {MIN_SCORE}); STEVE-1 may not know this task")
+        warnings.append(f"looks out of distribution: the best prompt's centred cosine is only {decision.score:.3f} "
+                        f"(< {MIN_SCORE}; the plain cosine, not the hubness-corrected ranking score); STEVE-1 may "
+                        "not know this task")
     if decision.margin is not None and decision.margin < MIN_MARGIN:
         warnings.append(f"ambiguous: the top two prompts are {decision.margin:.3f} apart (< {MIN_MARGIN}); "
                         "a more specific instruction may help")

@@ -375,23 +375,23 @@ def run(cfg: TrainConfig) -> dict:
         layer.save_pretrained(out / "rungs" / rung)
     layers[chosen].save_pretrained(out)
     center = layers[chosen].y_mean.detach().cpu()
+    pred = {s: predict(layers[chosen], data.splits[s].x) for s in SPLITS}   # the chosen rung's, used below
     hub_weight = next((r["hub_weight"] for r in shrink_rows.get("hub_weight_dev", []) if r.get("chosen")), 0.0)
     tr = data.splits["train"]
     bank = PromptBank(texts=[c.class_id for c in pairset.classes], emb=data.class_emb,
                       splits=[c.split for c in pairset.classes], encoder=target.identity, center=center,
-                      hub_ref=hub_reference(predict(layers[chosen], tr.x), tr.cls, center) if hub_weight > 0 else None,
+                      hub_ref=hub_reference(pred["train"], tr.cls, center) if hub_weight > 0 else None,
                       hub_k=cfg.hub.k, hub_weight=hub_weight)
     if bank.penalty is not None:   # its own rows: the snap/blend ranking, beside the plain-cosine metrics above
         report["hub"] = {"weight": hub_weight, "k": cfg.hub.k, **{
-            s: retrieval(predict(layers[chosen], data.splits[s].x), data.splits[s].cls, bank.emb, bank.center,
+            s: retrieval(pred[s], data.splits[s].cls, bank.emb, bank.center,
                          penalty=bank.penalty) for s in SPLITS}}
         print(f"hubness-corrected ranking (snap/blend; w={hub_weight:g}, k={cfg.hub.k}, on the dev folds): " + ", ".join(
             f"{s} top-1 {report['hub'][s]['top1']:.3f} top-5 {report['hub'][s]['top5']:.3f}" for s in ("val", "test")))
-    val_pred = predict(layers[chosen], data.splits["val"].x)
-    bank.blend_margin = choose_blend_margin(val_pred, data.splits["val"].cls, bank)
+    bank.blend_margin = choose_blend_margin(pred["val"], data.splits["val"].cls, bank)
     bank.save(out)
     report["goal_modes"] = {"blend_margin": bank.blend_margin, **{
-        s: score(predict(layers[chosen], data.splits[s].x), data.splits[s].cls, bank)["all"] for s in ("val", "test")}}
+        s: score(pred[s], data.splits[s].cls, bank)["all"] for s in ("val", "test")}}
     print("goal modes (test, centred cos of goal to true prompt): " + ", ".join(
         f"{k} {v['centred_cos']:.3f}" for k, v in report["goal_modes"]["test"]["goal"].items())
         + f"; blend margin {bank.blend_margin:g} (val)")

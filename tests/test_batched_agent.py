@@ -18,12 +18,18 @@ TINY = "configs/agent_tiny.yaml"
 INSTRUCTIONS = ["砍树", "挖泥土", "chop a tree", "去游泳"]
 
 
-@pytest.fixture(scope="module")
-def tiny(repo_root, tmp_path_factory):
+def tiny_config_and_parts(repo_root, cache_dir, device: str = "cpu"):
+    """The tiny agent config (configs/agent_tiny.yaml on ``device``) and its parts (tests/test_cuda.py too)."""
     cfg = load_config(repo_root / TINY)
-    cfg["tiny"]["cache_dir"] = str(tmp_path_factory.mktemp("tiny_models"))
+    cfg["tiny"]["cache_dir"] = str(cache_dir)
+    cfg["device"] = device
     config = from_dict(AgentConfig, cfg, "agent config")
     return config, build_tiny_parts(config)
+
+
+@pytest.fixture(scope="module")
+def tiny(repo_root, tmp_path_factory):
+    return tiny_config_and_parts(repo_root, tmp_path_factory.mktemp("tiny_models"))
 
 
 def _obs(rng, h=72, w=128):

@@ -14,7 +14,12 @@ import os
 import numpy as np
 import pytest
 import torch
-from test_precision import _chi_square_p
+from test_batched_agent import _obs, _plain, tiny_config_and_parts
+from test_mineclip_text import TOL as MINECLIP_TOL
+from test_mineclip_text import _golden_config, load_mineclip_text_state_dict
+from test_policy_golden import SETS, Golden
+from test_precision import _chi_square_p, make_tiny_policy
+from test_prior import load_prior
 
 DEVICE = os.environ.get("ZS_TEST_CUDA_DEVICE", "cuda")
 
@@ -40,55 +45,28 @@ def _max_diff(got: torch.Tensor, want: torch.Tensor) -> float:
 
 
 # ------------------------------------------------------------------------------------------- golden, float32
-def _golden_policy(golden_dir, name):
-    from zh_steve.checkpoint import read_safetensors
-    from zh_steve.policy import PolicyConfig, Steve1Policy, load_policy_weights
-
-    cfg = json.loads((golden_dir / f"{name}.config.json").read_text())
-    policy = Steve1Policy(PolicyConfig.from_kwargs(cfg["policy_kwargs"], cfg["pi_head_kwargs"]))
-    load_policy_weights(policy, read_safetensors(golden_dir / f"{name}.weights.safetensors"))
-    inputs = read_safetensors(golden_dir / f"{name}.inputs.safetensors")
-    outputs = read_safetensors(golden_dir / f"{name}.outputs.safetensors")
-    return cfg, policy.eval(), inputs, outputs
-
-
-def _run(policy, frames, goal, scale):
-    state = policy.initial_state(1 if scale is None else 2)
-    buttons, camera = [], []
-    with torch.inference_mode():
-        for t in range(frames.shape[0]):
-            step, state = policy.act(frames[t][None], goal, state, cond_scale=scale)
-            buttons.append(step.buttons_logp)
-            camera.append(step.camera_logp)
-    return torch.cat(buttons), torch.cat(camera)
-
-
-def test_policy_golden_guided_and_unguided_on_device(golden_dir):
-    sets = sorted(p.name[: -len(".config.json")] for p in golden_dir.glob("vpt_policy_small*.config.json"))
-    assert sets
-    for name in sets:
-        cfg, policy, inputs, out = _golden_policy(golden_dir, name)
-        policy = policy.to(DEVICE)
-        frames, goal = inputs["frames"].to(DEVICE), inputs["goal_embed"].to(DEVICE)
-        tol = cfg["tolerances"]
-        b, c = _run(policy, frames, goal, float(cfg["cond_scale"]))
+@pytest.mark.parametrize("name", SETS)
+def test_policy_golden_guided_and_unguided_on_device(golden_dir, name):
+    g = Golden(golden_dir, name)
+    policy = g.policy().to(DEVICE).eval()
+    for scale, keys, tol in ((g.scale, ("cfg.buttons_guided", "cfg.camera_guided"), g.tol["guided"]),
+                             (None, ("nocfg.buttons_logp", "nocfg.camera_logp"), g.tol["logp"])):
+        with torch.inference_mode():
+            steps, _ = g.run(policy, scale)
+        b = torch.cat([s.buttons_logp for s in steps])
+        c = torch.cat([s.camera_logp for s in steps])
         assert b.device.type == torch.device(DEVICE).type and b.dtype == torch.float32
-        assert _max_diff(b, out["cfg.buttons_guided"]) <= tol["guided"], name
-        assert _max_diff(c, out["cfg.camera_guided"]) <= tol["guided"], name
-        b, c = _run(policy, frames, goal, None)
-        assert _max_diff(b, out["nocfg.buttons_logp"]) <= tol["logp"], name
-        assert _max_diff(c, out["nocfg.camera_logp"]) <= tol["logp"], name
+        assert _max_diff(b, g.out[keys[0]]) <= tol, (name, keys[0])
+        assert _max_diff(c, g.out[keys[1]]) <= tol, (name, keys[1])
 
 
 def test_prior_and_mineclip_text_golden_on_device(golden_dir):
     from zh_steve.checkpoint import read_safetensors
-    from zh_steve.prior import Steve1Prior
-    from zh_steve.text.mineclip_text import MineClipTextConfig, MineClipTextModel
-    from zh_steve.weights.official import read_state_dict
+    from zh_steve.text.mineclip_text import MineClipTextModel
 
     io = read_safetensors(golden_dir / "prior_small.io.safetensors")
     tol = float(json.loads((golden_dir / "prior_small.json").read_text()).get("tolerance", 1e-5))
-    prior = Steve1Prior.from_state_dict(read_state_dict(golden_dir / "prior_small.safetensors", "prior")).to(DEVICE)
+    prior = load_prior(golden_dir / "prior_small.safetensors").to(DEVICE)
     with torch.no_grad():
         got = prior.decode(io["z"].to(DEVICE), io["text_embed"].to(DEVICE))
         det = prior.sample(io["text_embed"].to(DEVICE), deterministic=True)
@@ -101,27 +79,14 @@ def test_prior_and_mineclip_text_golden_on_device(golden_dir):
 
     meta = json.loads((golden_dir / "mineclip_text_small.json").read_text())
     io = read_safetensors(golden_dir / "mineclip_text_small.io.safetensors")
-    c = meta["text_config"]
-    config = MineClipTextConfig(embed_dim=c["embed_dim (projection out)"], width=c["width"], layers=c["layers"],
-                                heads=c["heads"], context_length=c["context_length"], vocab_size=c["vocab_size"])
-    sd = read_state_dict(golden_dir / "mineclip_text_small.safetensors", "mineclip_text")
-    model = MineClipTextModel.from_state_dict(sd, config).to(DEVICE)
+    sd = load_mineclip_text_state_dict(golden_dir / "mineclip_text_small.safetensors")
+    model = MineClipTextModel.from_state_dict(sd, _golden_config(meta)).to(DEVICE)
     with torch.no_grad():
         out = model.run(io["tokens"].to(DEVICE))
-    assert _max_diff(out.text_embed, io["text_embed"]) <= 1e-5
+    assert _max_diff(out.text_embed, io["text_embed"]) <= MINECLIP_TOL
 
 
 # ------------------------------------------------------------------------------------ low precision, sampling
-def _tiny_policy():
-    from zh_steve.policy import PolicyConfig, Steve1Policy
-
-    kwargs, _ = PolicyConfig.full_size().to_kwargs()
-    kwargs.update(hidsize=64, attention_heads=4, n_recurrence_layers=2, impala_width=1, attention_memory_size=16,
-                  timesteps=8)
-    torch.manual_seed(0)
-    return Steve1Policy(PolicyConfig.from_kwargs(kwargs, {"temperature": 2.0})).eval()
-
-
 def _guided(policy, frames, goal, setting):
     from zh_steve.precision import compute_context
 
@@ -147,13 +112,13 @@ def _draws(logp: torch.Tensor, n: int, seed: int) -> np.ndarray:
 def test_low_precision_policy_samples_like_float32(setting):
     """Half-precision weights or autocast on the device: log-probs come back float32, close to float32's, and
     sampling them draws the float32 distribution within statistical tolerance."""
-    policy = _tiny_policy().to(DEVICE)
+    policy = make_tiny_policy().to(DEVICE)
     gen = torch.Generator().manual_seed(0)
     frames = torch.randint(0, 256, (4, 128, 128, 3), generator=gen, dtype=torch.uint8).to(DEVICE)
     goal = torch.randn(1, 512, generator=gen).to(DEVICE)
     ref = _guided(policy, frames, goal, "float32")
     if setting in ("bfloat16", "float16"):
-        low = _tiny_policy().to(device=DEVICE, dtype=getattr(torch, setting))
+        low = make_tiny_policy().to(device=DEVICE, dtype=getattr(torch, setting))
         got = _guided(low, frames, goal.to(getattr(torch, setting)), "float32")
     else:
         got = _guided(policy, frames, goal, "autocast")
@@ -181,22 +146,7 @@ def test_gumbel_draws_on_device_are_unbiased_for_two_actions_and_uniform():
 # ------------------------------------------------------------------------------------------ agents on the device
 @pytest.fixture(scope="module")
 def tiny(repo_root, tmp_path_factory):
-    from zh_steve.assembly import AgentConfig, build_tiny_parts
-    from zh_steve.config_utils import from_dict, load_config
-
-    cfg = load_config(repo_root / "configs/agent_tiny.yaml")
-    cfg["tiny"]["cache_dir"] = str(tmp_path_factory.mktemp("tiny_models"))
-    cfg["device"] = DEVICE
-    config = from_dict(AgentConfig, cfg, "agent config")
-    return config, build_tiny_parts(config)
-
-
-def _obs(rng, h=72, w=128):
-    return {"pov": rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)}
-
-
-def _plain(a: dict) -> dict:
-    return {k: np.asarray(v).tolist() for k, v in a.items()}
+    return tiny_config_and_parts(repo_root, tmp_path_factory.mktemp("tiny_models"), device=DEVICE)
 
 
 def test_agent_on_device_is_seeded_and_switches_instructions(tiny):

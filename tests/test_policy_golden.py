@@ -45,11 +45,12 @@ class Golden:
     def run(self, policy: Steve1Policy, cond_scale: float | None, dtype=torch.float32):
         state = policy.initial_state(1 if cond_scale is None else 2)
         steps = []
+        device = next(policy.parameters()).device   # inputs follow the policy (tests/test_cuda.py runs it on a GPU)
         for t in range(self.frames.shape[0]):
-            img = self.frames[t][None]
+            img = self.frames[t][None].to(device)
             if dtype != torch.float32:
                 img = img.to(dtype)
-            step, state = policy.act(img, self.goal.to(dtype), state, cond_scale=cond_scale)
+            step, state = policy.act(img, self.goal.to(device=device, dtype=dtype), state, cond_scale=cond_scale)
             steps.append(step)
         return steps, state
 

@@ -65,13 +65,18 @@ def test_half_precision_two_actions_and_uniform_choice():
     assert abs(first_tenth - 864 / 8641) < 4 * math.sqrt(0.1 * 0.9 / 4000)
 
 
-@pytest.fixture(scope="module")
-def tiny_policy() -> Steve1Policy:
+def make_tiny_policy() -> Steve1Policy:
+    """A seeded tiny policy of the real architecture, temperature 2 (tests/test_cuda.py uses it too)."""
     kwargs, _ = PolicyConfig.full_size().to_kwargs()
     kwargs.update(hidsize=64, attention_heads=4, n_recurrence_layers=2, impala_width=1, attention_memory_size=16,
                   timesteps=8)
     torch.manual_seed(0)
     return Steve1Policy(PolicyConfig.from_kwargs(kwargs, {"temperature": 2.0})).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_policy() -> Steve1Policy:
+    return make_tiny_policy()
 
 
 def _guided_steps(policy, frames, goal, dtype_name="float32"):

@@ -100,20 +100,26 @@ def policy_settings(device: torch.device, steps: int, warmup: int | None = None,
     return {"warmup_steps": warmup, "timed_steps": steps, "settings": rows}
 
 
-def batched_throughput(device: torch.device, n_envs: list[int], steps: int, setting: str) -> dict:
+def device_parts(device: torch.device):
+    """The full-size random agent parts (``parts.full_size_random_parts``), float32, on ``device``: built once, shared
+    by the batched and instruction → goal timings (every setting timed there stores float32 weights)."""
     import dataclasses
-
-    from zh_steve.agent import AgentConfig
-    from zh_steve.batched_agent import BatchedZhSteveAgent
 
     from .parts import full_size_random_parts
 
     parts = full_size_random_parts()
-    dtype = storage_dtype(setting)
-    parts = dataclasses.replace(parts, policy=parts.policy.to(device=device, dtype=dtype),
-                                prior=parts.prior.to(device=device, dtype=dtype),
-                                alignment=parts.alignment.to(device), device=device, dtype=dtype)
     parts.chinese_encoder.tower.to(device)
+    return dataclasses.replace(parts, policy=parts.policy.to(device), prior=parts.prior.to(device),
+                               alignment=parts.alignment.to(device), device=device)
+
+
+def batched_throughput(parts, n_envs: list[int], steps: int, setting: str) -> dict:
+    from zh_steve.agent import AgentConfig
+    from zh_steve.batched_agent import BatchedZhSteveAgent
+
+    device = parts.device
+    if storage_dtype(setting) != parts.dtype:
+        raise ValueError(f"dtype setting {setting!r} stores {storage_dtype(setting)}, the parts are {parts.dtype}")
     rng = np.random.default_rng(0)
     frames = [{"pov": rng.integers(0, 256, size=(360, 640, 3), dtype=np.uint8)} for _ in range(8)]
     rows = {}
@@ -136,13 +142,9 @@ def batched_throughput(device: torch.device, n_envs: list[int], steps: int, sett
     return rows
 
 
-def instruction_to_goal(device: torch.device, repeats: int = 30) -> dict:
-    from .parts import full_size_random_parts
-
-    parts = full_size_random_parts()
-    enc = parts.chinese_encoder
-    enc.tower.to(device)
-    alignment, prior = parts.alignment.to(device), parts.prior.to(device)
+def instruction_to_goal(parts, repeats: int = 30) -> dict:
+    """Latency of the instruction "砍树" → goal, Chinese-CLIP tower in float32 then bfloat16 (left in bf16)."""
+    device, enc, alignment, prior = parts.device, parts.chinese_encoder, parts.alignment, parts.prior
     out = {}
     for dtype in (torch.float32, torch.bfloat16):
         enc.tower.to(dtype)
@@ -196,9 +198,10 @@ def main(argv: list[str] | None = None) -> dict:
               "torch": torch.__version__, "machine": platform.machine()}
     result["policy"] = policy_settings(device, args.steps, args.warmup)
     print(json.dumps(result["policy"]["settings"], indent=1), flush=True)
-    result["batched"] = {s: batched_throughput(device, args.n, args.batched_steps, s) for s in ("float32", "autocast")}
+    parts = device_parts(device)
+    result["batched"] = {s: batched_throughput(parts, args.n, args.batched_steps, s) for s in ("float32", "autocast")}
     print(json.dumps(result["batched"], indent=1), flush=True)
-    result["instruction_to_goal"] = instruction_to_goal(device)
+    result["instruction_to_goal"] = instruction_to_goal(parts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(to_markdown(result), encoding="utf-8")

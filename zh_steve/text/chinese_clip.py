@@ -82,14 +82,14 @@ def cls_only_last_layer(text_model: nn.Module) -> nn.Module:
     """Make the last encoder layer of a ``ChineseCLIPTextModel`` compute [CLS] only (:func:`_cls_only_forward`);
     in place, same modules and state-dict keys; ``last_hidden_state`` then has length 1. Returns ``text_model``."""
     last = text_model.encoder.layer[-1]
-    if type(last).__name__ != "ChineseCLIPTextLayer" and not getattr(last, "_cls_only", False):
-        raise TypeError(f"expected a ChineseCLIPTextLayer, got {type(last).__name__}")
-    if not getattr(last, "_cls_only", False):
-        base = type(last)
-        if base not in _CLS_ONLY:
-            _CLS_ONLY[base] = type("ClsOnlyChineseCLIPTextLayer", (base,), {"forward": _cls_only_forward,
-                                                                             "_cls_only": True})
-        last.__class__ = _CLS_ONLY[base]
+    if getattr(last, "_cls_only", False):
+        return text_model
+    base = type(last)
+    if base.__name__ != "ChineseCLIPTextLayer":
+        raise TypeError(f"expected a ChineseCLIPTextLayer, got {base.__name__}")
+    if base not in _CLS_ONLY:
+        _CLS_ONLY[base] = type("ClsOnlyChineseCLIPTextLayer", (base,), {"forward": _cls_only_forward, "_cls_only": True})
+    last.__class__ = _CLS_ONLY[base]
     return text_model
 
 

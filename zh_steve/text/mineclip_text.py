@@ -180,11 +180,14 @@ class MineClipTextModel(nn.Module):
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.config.vocab_size):
             raise TokenShapeError(f"token ids must lie in [0, {self.config.vocab_size})")
 
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Checked token ids [N, L] → token + position embeddings [N, L, W]."""
+        self._check_tokens(tokens)
+        return self.token_embedding(tokens) + self.pos_embed[:tokens.shape[1]]
+
     def run(self, tokens: torch.Tensor) -> MineClipTextOutput:
         """Forward pass that also returns the hidden states (for golden comparisons and probing)."""
-        self._check_tokens(tokens)
-        length = tokens.shape[1]
-        x = self.token_embedding(tokens) + self.pos_embed[:length]          # [N, L, W]
+        x = self._embed(tokens)                                              # [N, L, W]
         hidden = []
         for block in self.blocks:
             x = block(x)
@@ -196,9 +199,7 @@ class MineClipTextModel(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """The text embedding alone: like :meth:`run`, but the last block computes only the EOS row of each text
         (all that the embedding reads; about 1/12 less work for a few-token text)."""
-        self._check_tokens(tokens)
-        length = tokens.shape[1]
-        x = self.token_embedding(tokens) + self.pos_embed[:length]          # [N, L, W]
+        x = self._embed(tokens)                                              # [N, L, W]
         for block in self.blocks[:-1]:
             x = block(x)
         eos = self.blocks[-1].forward_at(x, tokens.argmax(dim=-1))           # [N, W]

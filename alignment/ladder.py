@@ -144,6 +144,14 @@ def _std(t: torch.Tensor) -> torch.Tensor:
     return torch.where(s > tiny, s, torch.ones_like(s))
 
 
+@torch.no_grad()
+def copy_stats(layer: AlignmentLayer, source: AlignmentLayer) -> AlignmentLayer:
+    """Give ``layer`` the standardisation statistics (x/y mean and std) of ``source``; returns ``layer``."""
+    for name in ("x_mean", "x_std", "y_mean", "y_std"):
+        getattr(layer, name).copy_(getattr(source, name))
+    return layer
+
+
 def new_layer(data: AlignmentData, kind: str, stats: AlignmentLayer | None = None, **cfg_kwargs) -> AlignmentLayer:
     """An :class:`AlignmentLayer` of ``kind`` carrying the train-split standardisation statistics (or ``stats``'s:
     a dev fold's refit keeps the full train split's, so fold maps can be compared and averaged)."""
@@ -152,9 +160,7 @@ def new_layer(data: AlignmentData, kind: str, stats: AlignmentLayer | None = Non
     layer = AlignmentLayer(cfg)
     with torch.no_grad():
         if stats is not None:
-            for name in ("x_mean", "x_std", "y_mean", "y_std"):
-                getattr(layer, name).copy_(getattr(stats, name))
-            return layer.eval()
+            return copy_stats(layer, stats).eval()
         x = data.splits["train"].x.float()
         y = data.class_emb[data.train_classes].float()
         layer.x_mean.copy_(x.mean(0))
@@ -608,10 +614,7 @@ def new_layer_like(layer: AlignmentLayer, **changes) -> AlignmentLayer:
     cfg = copy.deepcopy(layer.config)
     for k, v in changes.items():
         setattr(cfg, k, v)
-    out = AlignmentLayer(cfg)
-    for name in ("x_mean", "x_std", "y_mean", "y_std"):
-        getattr(out, name).copy_(getattr(layer, name))
-    return out.eval()
+    return copy_stats(AlignmentLayer(cfg), layer).eval()
 
 
 def refit_like(base: AlignmentLayer, data: AlignmentData) -> AlignmentLayer:
@@ -648,8 +651,8 @@ def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, fol
         raise ConfigError("cross_fit_mlp needs at least one dev fold")
     models, rows, best_epochs = [], [], []
     scores = torch.zeros(len(alphas))
-    for i, fold in enumerate(folds):
-        fd = fold_data(data, fold)
+    fds = [fold_data(data, f) for f in folds]
+    for i, (fold, fd) in enumerate(zip(folds, fds)):
         fold_base = refit(fd) if refit is not None else base
         floor = None if max_r2_drop is None else val_metrics(fold_base, fd)["r2"] - max_r2_drop
 
@@ -670,7 +673,6 @@ def cross_fit_mlp(data: AlignmentData, base: AlignmentLayer, cfg: MLPConfig, fol
                          "dev_pairs": int(fold.dev.sum()), "train_pairs": int(fold.train.sum())})
     best = int(torch.argmax(scores))      # ties: the first in the grid's order
     if hub is not None:
-        fds = [fold_data(data, f) for f in folds]
         rows += choose_hub_weight([shrink_residual(m, alphas[best]) for m in models], fds, *hub)
     if final_fit:   # one MLP on all of train for the folds' mean best epoch count (no split looked at)
         n = round(sum(best_epochs) / len(best_epochs))

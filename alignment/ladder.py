@@ -23,7 +23,7 @@ from zh_steve.alignment_layer import AlignmentConfig, AlignmentLayer, MLPArchite
 from zh_steve.errors import ConfigError
 from zh_steve.goal import hub_penalty, hub_reference
 
-from .metrics import alignment_metrics, retrieval
+from .metrics import alignment_metrics, r2_standardized, retrieval
 
 LINEAR_RUNGS = ("identity", "procrustes", "ridge", "ridge_prior")
 
@@ -188,8 +188,14 @@ def predict(layer: AlignmentLayer, x: torch.Tensor, batch_size: int = 4096) -> t
 
 
 def val_metrics(layer: AlignmentLayer, data: AlignmentData) -> dict[str, float]:
+    """Val top-1 / top-5 / MRR and R² of ``layer``: what the ladder's choices read (the cosines and the norm ratio
+    of :func:`alignment_metrics` are left to the final table)."""
     val = data.splits["val"]
-    return alignment_metrics(predict(layer, val.x), val.cls, data.class_emb, layer.y_mean.cpu(), layer.y_std.cpu())
+    pred, y_mean, y_std = predict(layer, val.x), layer.y_mean.cpu(), layer.y_std.cpu()
+    if not pred.shape[0]:
+        return alignment_metrics(pred, val.cls, data.class_emb, y_mean, y_std)
+    return {**retrieval(pred, val.cls, data.class_emb, y_mean),
+            "r2": r2_standardized(pred, data.class_emb[val.cls.long()], y_mean, y_std), "n": int(pred.shape[0])}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -721,15 +727,20 @@ def choose_hub_weight(models: list[AlignmentLayer], fds: list[AlignmentData], we
 # evaluation of every rung
 # ----------------------------------------------------------------------------------------------------------
 
-def evaluate(layers: dict[str, AlignmentLayer], data: AlignmentData) -> dict[str, dict[str, dict[str, float]]]:
-    """``metrics[split][rung]`` for every split and rung."""
+def evaluate(layers: dict[str, AlignmentLayer], data: AlignmentData,
+             max_train_rows: int | None = 4096) -> dict[str, dict[str, dict[str, float]]]:
+    """``metrics[split][rung]`` for every split and rung. The train split (a fit diagnostic, never a choice) is
+    scored on a fixed random sample of ``max_train_rows`` pairs when it is larger (its ``n`` says so)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for split, d in data.splits.items():
+        x, cls = d.x, d.cls
+        if split == "train" and max_train_rows is not None and x.shape[0] > max_train_rows:
+            rows = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:max_train_rows]
+            x, cls = x[rows], cls[rows]
         out[split] = {}
         for rung, layer in layers.items():
             layer = layer.cpu()
-            out[split][rung] = alignment_metrics(predict(layer, d.x), d.cls, data.class_emb,
-                                                 layer.y_mean, layer.y_std)
+            out[split][rung] = alignment_metrics(predict(layer, x), cls, data.class_emb, layer.y_mean, layer.y_std)
     return out
 
 

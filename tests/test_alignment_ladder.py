@@ -62,6 +62,20 @@ def test_linear_map_ridge_is_near_perfect():
         assert m[split]["mean"]["r2"] <= 0.01
 
 
+def test_evaluate_scores_train_on_a_fixed_sample_and_val_test_in_full():
+    data = synthetic(nonlinear=False)
+    layers = {"ridge": fit_ridge(data, RidgeConfig())[0]}
+    n_train = data.splits["train"].x.shape[0]
+    sample = evaluate(layers, data, max_train_rows=n_train // 4)
+    assert sample["train"]["ridge"]["n"] == n_train // 4
+    assert sample == evaluate(layers, data, max_train_rows=n_train // 4)          # the same sample every time
+    full = evaluate(layers, data, max_train_rows=None)
+    assert full["train"]["ridge"]["n"] == n_train
+    assert sample["train"]["ridge"]["top1"] == pytest.approx(full["train"]["ridge"]["top1"], abs=0.05)
+    for split in ("val", "test"):
+        assert sample[split] == full[split]
+
+
 def test_nonlinear_map_mlp_beats_ridge_beats_mean():
     data = synthetic(nonlinear=True)
     layers = {"mean": fit_mean(data)}

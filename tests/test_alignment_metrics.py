@@ -155,3 +155,63 @@ def test_retrieval_float32_screen_counts_exactly_like_float64():
     want_top1 = float((((1 - greater) / (ties + 1)).clamp(0, 1)).mean())
     want_top5 = float((((5 - greater) / (ties + 1)).clamp(0, 1)).mean())
     assert got["top1"] == pytest.approx(want_top1, abs=1e-12) and got["top5"] == pytest.approx(want_top5, abs=1e-12)
+
+
+def _retrieval_float64(pred, idx, emb, center, penalty=None, tol=1e-9):
+    """The definition, written plainly in float64: expected rank under random tie-breaking."""
+    cand = torch.nn.functional.normalize(emb.double() - center.double(), dim=-1)
+    q = torch.nn.functional.normalize(pred.double() - center.double(), dim=-1)
+    sims = q @ cand.T - (0 if penalty is None else penalty.double()[None, :])
+    top1 = top5 = rr = 0.0
+    for row, own_i in zip(sims, idx.tolist()):
+        if not torch.isfinite(row).all():
+            continue
+        own = row[own_i]
+        g = int((row > own + tol).sum())
+        t = int(((row - own).abs() <= tol).sum()) - 1
+        ranks = range(g + 1, g + t + 2)
+        top1 += sum(r <= 1 for r in ranks) / (t + 1)
+        top5 += sum(r <= 5 for r in ranks) / (t + 1)
+        rr += sum(1.0 / r for r in ranks) / (t + 1)
+    n = pred.shape[0]
+    return {"top1": top1 / n, "top5": top5 / n, "mrr": rr / n}
+
+
+@pytest.mark.parametrize("case", ["random", "exact_ties", "near_ties", "penalty", "nonfinite"])
+def test_fast_retrieval_equals_the_float64_definition(case):
+    """retrieval ranks in float32 and re-ranks only near ties in float64: the result must be the float64 one,
+    including classes 1e-7 apart (float32 cannot tell them apart) and exact duplicates (ties)."""
+    g = torch.Generator().manual_seed(1)
+    c, d, n = 40, 32, 300
+    emb = torch.randn(c, d, generator=g, dtype=torch.float64) + 3.0
+    idx = torch.randint(0, c, (n,), generator=g)
+    pred = emb[idx] + 0.8 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    center = emb.mean(0)
+    penalty = None
+    if case == "exact_ties":
+        emb[1::2] = emb[0::2]                        # every odd class duplicates an even one
+        pred[: n // 3] = emb[idx[: n // 3]]          # some predictions sit exactly on a prompt
+    elif case == "near_ties":
+        emb[1::2] = emb[0::2] + 1e-7 * torch.randn(c // 2, d, generator=g, dtype=torch.float64)
+    elif case == "penalty":
+        penalty = 0.1 * torch.rand(c, generator=g, dtype=torch.float64)
+    elif case == "nonfinite":
+        pred[::7, 3] = math.nan
+        pred[1::11, 0] = math.inf
+    got = retrieval(pred, idx, emb, center, penalty=penalty, chunk=64)
+    want = _retrieval_float64(pred, idx, emb, center, penalty)
+    for k in ("top1", "top5", "mrr"):
+        assert got[k] == pytest.approx(want[k], abs=1e-12), k
+
+
+def test_knn_top1_on_a_query_sample_estimates_the_full_value():
+    g = torch.Generator().manual_seed(0)
+    centres = 3.0 * torch.randn(20, 16, generator=g)
+    labels = torch.randint(0, 20, (600,), generator=g)
+    x = centres[labels] + 6.0 * torch.randn(600, 16, generator=g)   # overlapping classes: accuracy well below 1
+    full = knn_top1(x, labels, max_queries=None)
+    assert knn_top1(x, labels, max_queries=600) == full              # no sample when every row fits
+    sampled = knn_top1(x, labels, max_queries=200)
+    assert 0.2 < full < 0.95
+    assert sampled == knn_top1(x, labels, max_queries=200)           # a fixed sample: reproducible
+    assert sampled == pytest.approx(full, abs=0.1)

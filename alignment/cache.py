@@ -106,16 +106,27 @@ def encode_cached(
     batch_size: int = 64,
     progress: bool = False,
     shard_size: int = 4096,
+    workers: int = 1,
 ) -> tuple[torch.Tensor, int]:
     """Embeddings ``[len(texts), dim]`` of ``texts``; only texts missing from the cache are encoded.
 
-    Missing texts are encoded and saved ``shard_size`` at a time, so an interrupted run keeps its progress.
-    Returns the embeddings and the number of texts actually sent to ``encoder.encode``.
+    Missing texts are encoded and saved about ``shard_size`` at a time, so an interrupted run keeps its progress;
+    ``workers`` > 1 encodes them in forked single-threaded CPU workers (:func:`alignment.encode_pool.encode_pieces`).
+    Returns the embeddings and the number of texts actually encoded.
     """
+    from .encode_pool import encode_pieces
+
     cache = EmbeddingCache(cache_dir, encoder.identity, encoder.dim)
     missing = list(dict.fromkeys(t for t in texts if t not in cache))
-    for start in range(0, len(missing), shard_size):
-        chunk = missing[start:start + shard_size]
-        emb = encoder.encode(chunk, batch_size=batch_size, progress=progress)
-        cache.add(chunk, torch.as_tensor(emb))
+    done: list[str] = []
+    embs: list[torch.Tensor] = []
+    for chunk, emb in encode_pieces(encoder, missing, batch_size=batch_size, progress=progress, workers=workers,
+                                    piece=shard_size):
+        done += chunk
+        embs.append(torch.as_tensor(emb))
+        if len(done) >= shard_size:
+            cache.add(done, torch.cat(embs))
+            done, embs = [], []
+    if done:
+        cache.add(done, torch.cat(embs))
     return cache.get(list(texts)), len(missing)

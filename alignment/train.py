@@ -44,6 +44,7 @@ from zh_steve.text.language import route
 
 from .anchors import AnchorsConfig, build_anchors, held_out_filter
 from .cache import encode_cached
+from .encode_pool import default_workers
 from .encoders import (ENCODE_DTYPES, SourceEncoderConfig, TargetEncoderConfig, build_source_encoder,
                        build_target_encoder, bulk_encoder, resolve_encode_dtype)
 from .evaluate import DEFAULT_FREEFORM, choose_blend_margin, evaluate_freeform, read_freeform, score
@@ -103,6 +104,8 @@ class TrainConfig:
     cache_dir: str | None = None         # embedding cache; None = ~/.cache/zh-steve/embeddings
     encode_batch_size: int = 64
     encode_dtype: str = "auto"          # bulk embedding pass: auto (bfloat16 where native) | float32 | bfloat16
+    encode_workers: int | None = None    # CPU embedding pass in this many forked 1-thread workers; None = one per
+                                         # torch thread (1: in process)
     source_encoder: SourceEncoderConfig = field(default_factory=SourceEncoderConfig)
     target_encoder: TargetEncoderConfig = field(default_factory=TargetEncoderConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
@@ -122,6 +125,8 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.max_r2_drop < 0:
             raise ConfigError(f"max_r2_drop must be >= 0, got {self.max_r2_drop}")
+        if self.encode_workers is not None and self.encode_workers < 1:
+            raise ConfigError(f"encode_workers must be >= 1 (or null: one per CPU thread), got {self.encode_workers}")
         if self.encode_dtype not in ENCODE_DTYPES:
             raise ConfigError(f"encode_dtype must be one of {list(ENCODE_DTYPES)}, got {self.encode_dtype!r}")
 
@@ -222,9 +227,10 @@ def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEnco
     served = {p.text: route(p.text, lang="zh").text_for_encoder for p in pairset.pairs}
     texts = list(dict.fromkeys(served.values()))
     bulk_source, bulk_target = bulk or (source, target)
+    enc = dict(batch_size=cfg.encode_batch_size, progress=True, workers=cfg.encode_workers or default_workers())
     t0 = time.time()
-    class_emb, n_t = encode_cached(target, class_ids, cfg.cache_dir, batch_size=cfg.encode_batch_size, progress=True)
-    text_emb, n_s = encode_cached(bulk_source, texts, cfg.cache_dir, batch_size=cfg.encode_batch_size, progress=True)
+    class_emb, n_t = encode_cached(target, class_ids, cfg.cache_dir, **enc)
+    text_emb, n_s = encode_cached(bulk_source, texts, cfg.cache_dir, **enc)
     print(f"embeddings: {len(class_ids)} class prompts ({n_t} newly encoded), {len(texts)} instructions "
           f"({n_s} newly encoded) in {time.time() - t0:.1f}s")
     row = {t: i for i, t in enumerate(texts)}
@@ -239,12 +245,11 @@ def embed(pairset: PairSet, anchors: list, source: TextEncoder, target: TextEnco
     anchor_data = None
     if anchors:
         ax, _ = encode_cached(bulk_source, [route(a.zh, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
-                              batch_size=cfg.encode_batch_size, progress=True)
-        ay, _ = encode_cached(bulk_target, [a.en for a in anchors], cfg.cache_dir, batch_size=cfg.encode_batch_size,
-                              progress=True)
+                              **enc)
+        ay, _ = encode_cached(bulk_target, [a.en for a in anchors], cfg.cache_dir, **enc)
         if cfg.anchors.both_sides:  # the English gloss through the source tower → the same target
             ax_en, _ = encode_cached(bulk_source, [route(a.en, lang="zh").text_for_encoder for a in anchors], cfg.cache_dir,
-                                     batch_size=cfg.encode_batch_size, progress=True)
+                                     **enc)
             ax, ay = torch.cat([ax, ax_en]), torch.cat([ay, ay])
         anchor_data = AnchorData(ax, ay, cfg.anchors.weight)
     return AlignmentData(splits=splits, class_emb=class_emb, train_classes=train_classes,

@@ -1,0 +1,75 @@
+"""The CPU embedding pass in forked single-threaded workers gives the in-process result, row for row."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from alignment.cache import EmbeddingCache, encode_cached
+from alignment.encode_pool import can_fork, encode_pieces
+from zh_steve.testing.tiny_text import tiny_chinese_clip_encoder, tiny_mineclip_text_encoder
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers need fork (Linux)")
+
+# texts of many lengths (Chinese, Traditional, English, mixed), enough for several pieces per worker
+TEXTS = [f"{w}{'木头' * (i % 5)}{i}" for i, w in enumerate(["砍树", "挖泥土", "去游泳", "go explore", "採集木頭"] * 40)]
+
+
+@pytest.mark.parametrize("make", [tiny_chinese_clip_encoder, tiny_mineclip_text_encoder])
+def test_workers_reproduce_the_in_process_encode(make):
+    enc = make()
+    assert can_fork(enc)
+    want = enc.encode(TEXTS, batch_size=8)
+    got = {}
+    pieces = list(encode_pieces(enc, TEXTS, batch_size=8, workers=2))
+    assert len(pieces) > 2                                   # split into pieces of 4 batches
+    for chunk, emb in pieces:
+        assert emb.shape == (len(chunk), enc.dim)
+        got.update(zip(chunk, emb))
+    assert sorted(got) == sorted(TEXTS)
+    torch.testing.assert_close(torch.stack([got[t] for t in TEXTS]), want, rtol=1e-5, atol=1e-6)
+
+
+def test_encode_cached_with_workers_fills_the_cache_once(tmp_path):
+    enc = tiny_chinese_clip_encoder()
+    first, n = encode_cached(enc, TEXTS + TEXTS[:7], tmp_path, batch_size=8, workers=2, shard_size=64)
+    assert n == len(TEXTS)
+    torch.testing.assert_close(first, enc.encode(TEXTS + TEXTS[:7]), rtol=1e-5, atol=1e-6)
+    cache = EmbeddingCache(tmp_path, enc.identity, enc.dim)
+    assert len(cache) == len(TEXTS)
+    assert len(list(cache.dir.glob("shard-*.safetensors"))) == -(-len(TEXTS) // 64)   # saved shard by shard
+    again, n2 = encode_cached(enc, TEXTS, tmp_path, batch_size=8, workers=2)
+    assert n2 == 0 and torch.equal(again, first[: len(TEXTS)])
+
+
+def test_encoders_that_cannot_fork_encode_in_process():
+    class Numpyish:                                  # e.g. a proxy encoder with its own numpy threads
+        identity, dim = "fake:np", 4
+
+        def __init__(self):
+            self.calls = 0
+
+        def encode(self, texts, batch_size=64, progress=False):
+            self.calls += 1                          # counted here only if it runs in this process
+            return torch.zeros(len(texts), 4)
+
+    enc = Numpyish()
+    assert not can_fork(enc)
+    out = list(encode_pieces(enc, TEXTS, batch_size=8, workers=2, piece=50))
+    assert enc.calls == len(out) == -(-len(TEXTS) // 50)
+
+
+def test_a_worker_error_reaches_the_caller():
+    enc = tiny_chinese_clip_encoder()
+    real = enc.encode
+
+    def failing(texts, batch_size=64, progress=False):
+        if any(t.startswith("去游泳") for t in texts):
+            raise ValueError("tower failed on a batch")
+        return real(texts, batch_size=batch_size, progress=progress)
+
+    enc.encode = failing                             # inherited by the forked workers
+    with pytest.raises(ValueError, match="tower failed"):
+        list(encode_pieces(enc, TEXTS, batch_size=8, workers=2))

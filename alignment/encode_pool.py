@@ -23,6 +23,8 @@ import torch
 
 from zh_steve.text.base import TextEncoder
 
+from .encoders import tower_attr
+
 _ENCODER: TextEncoder | None = None    # the parent's encoder, inherited by the forked workers
 # fewer texts than this many batches per worker encode in process: forking a multi-GB trainer and starting the
 # pool costs more than it saves on a few hundred texts (the 187-line free-form set: 2.4 s in process, 3.6 s forked)
@@ -31,13 +33,10 @@ MIN_BATCHES_PER_WORKER = 4
 
 def can_fork(encoder: TextEncoder) -> bool:
     """Whether ``encoder`` may be split across forked CPU workers (a project torch tower on CPU, fork available)."""
-    from zh_steve.text.chinese_clip import ChineseClipTextEncoder
-    from zh_steve.text.mineclip_text import MineClipTextEncoder
-
-    module = {ChineseClipTextEncoder: "tower", MineClipTextEncoder: "model"}.get(type(encoder))
-    if module is None or "fork" not in multiprocessing.get_all_start_methods():
+    attr = tower_attr(encoder)
+    if attr is None or "fork" not in multiprocessing.get_all_start_methods():
         return False
-    return next(getattr(encoder, module).parameters()).device.type == "cpu"
+    return next(getattr(encoder, attr).parameters()).device.type == "cpu"
 
 
 def default_workers() -> int:

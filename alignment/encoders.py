@@ -161,6 +161,15 @@ def resolve_encode_dtype(name: str, device: str) -> torch.dtype:
     return torch.bfloat16 if name == "bfloat16" else torch.float32
 
 
+def tower_attr(encoder: TextEncoder) -> str | None:
+    """The attribute holding ``encoder``'s torch tower (the project's Chinese-CLIP / MineCLIP encoders), or None
+    for encoders without one (the proxy stand-ins)."""
+    from zh_steve.text.chinese_clip import ChineseClipTextEncoder
+    from zh_steve.text.mineclip_text import MineClipTextEncoder
+
+    return {ChineseClipTextEncoder: "tower", MineClipTextEncoder: "model"}.get(type(encoder))
+
+
 def bulk_encoder(encoder: TextEncoder, dtype: torch.dtype) -> TextEncoder:
     """A copy of ``encoder`` whose tower computes in ``dtype``, for the training embedding pass.
 
@@ -169,10 +178,7 @@ def bulk_encoder(encoder: TextEncoder, dtype: torch.dtype) -> TextEncoder:
     full-size weights). The copy caches under its own identity (``…|compute=bfloat16``), so its embeddings never
     mix with float32 ones; the layer still records the float32 encoder it runs with. Encoders without a torch
     tower (the proxy stand-ins) and float32 come back unchanged."""
-    from zh_steve.text.chinese_clip import ChineseClipTextEncoder
-    from zh_steve.text.mineclip_text import MineClipTextEncoder
-
-    attr = {ChineseClipTextEncoder: "tower", MineClipTextEncoder: "model"}.get(type(encoder))
+    attr = tower_attr(encoder)
     if dtype == torch.float32 or attr is None:
         return encoder
     fast = copy.copy(encoder)

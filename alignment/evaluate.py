@@ -129,14 +129,13 @@ def score(pred: torch.Tensor, cls: torch.Tensor, bank: PromptBank, modes: tuple[
 @torch.no_grad()
 def evaluate_freeform(layer: AlignmentLayer, source, bank: PromptBank, items: list[FreeformItem],
                       cache_dir: str | None = None, path: str | Path = "input",
-                      modes: tuple[str, ...] = GOAL_MODES, workers: int = 1) -> dict[str, dict]:
-    """Encode the instructions as the agent routes them (``workers``: see :func:`alignment.cache.encode_cached`), map
-    them, and :func:`score` them against the bank."""
+                      modes: tuple[str, ...] = GOAL_MODES) -> dict[str, dict]:
+    """Encode the instructions as the agent routes them, map them, and :func:`score` them against the bank."""
     from .cache import encode_cached
 
     cls = resolve_prompts(items, bank, path)
     texts = [route(it.text, lang="zh").text_for_encoder for it in items]
-    x, _ = encode_cached(source, texts, cache_dir, workers=workers)
+    x, _ = encode_cached(source, texts, cache_dir)
     pred = layer.eval()(x.to(layer.x_mean.device, layer.x_mean.dtype)).float().cpu()
     return score(pred, cls, bank, modes)
 

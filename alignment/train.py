@@ -406,7 +406,7 @@ def run(cfg: TrainConfig) -> dict:
         items = read_freeform(cfg.freeform)
         known = [it for it in items if bank.index(it.prompt) is not None]  # a subsampled run lacks some classes
         report["freeform"] = evaluate_freeform(layers[chosen], source, bank, known, cache_dir=cfg.cache_dir,
-                                               path=cfg.freeform, workers=cfg.encode_workers or default_workers())
+                                               path=cfg.freeform)
         report["freeform"]["skipped_unknown_prompts"] = len(items) - len(known)
         ff = report["freeform"]
         print("free-form: " + ", ".join(f"{k} top-1 {v['top1']:.3f} top-5 {v['top5']:.3f} (n={v['n']})"

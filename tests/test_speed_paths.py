@@ -7,7 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zh_steve.linear import HAS_ONEDNN, Linear, few_row_path, linear, use_weight_major
+from zh_steve.linear import (HAS_ONEDNN, Linear, PackedLinear, few_row_path, linear, pack_linears, unpack_linears,
+                             use_weight_major)
+from zh_steve.precision import native_bf16
 from zh_steve.text.batching import length_sorted_batches
 
 
@@ -109,3 +111,69 @@ def test_mineclip_sorted_batches_equal_one_by_one():
     with torch.inference_mode():
         full = enc.model(enc.tokenizer(texts)).float()  # all 77 positions: same EOS features under the causal mask
     torch.testing.assert_close(batched, full, atol=1e-5, rtol=1e-5)
+
+
+needs_packing = pytest.mark.skipif(not (HAS_ONEDNN and native_bf16("cpu")),
+                                   reason="oneDNN bf16 packing needs a CPU with native bfloat16")
+
+
+@needs_packing
+@pytest.mark.parametrize("rows", [1, 2, 4, 7, 64, 130])
+@pytest.mark.parametrize("bias", [True, False])
+def test_packed_linear_equals_f_linear_bit_for_bit(rows, bias):
+    gen = torch.Generator().manual_seed(rows)
+    w = torch.randn(96, 80, generator=gen).bfloat16()
+    b = torch.randn(96, generator=gen).bfloat16() if bias else None
+    x = torch.randn(2, rows, 80, generator=gen).bfloat16()
+    packed = PackedLinear(w, b)
+    out = packed(x)
+    assert out.shape == (2, rows, 96) and out.dtype == torch.bfloat16
+    assert torch.equal(out, F.linear(x, w, b))
+    xt = x.transpose(0, 1)  # a strided input: packed as given, F.linear on its contiguous copy
+    assert torch.equal(packed(xt), F.linear(xt.contiguous(), w, b))
+    assert torch.equal(packed.weight, w)  # the plain weight comes back exactly
+
+
+@needs_packing
+def test_pack_linears_keeps_keys_values_and_unpacks():
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), Linear(32, 8, bias=False), nn.LayerNorm(8)).bfloat16()
+    model.add_module("fp32_head", nn.Linear(8, 2))  # float32: left alone
+    x = torch.randn(5, 16).bfloat16()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.inference_mode():
+        want = model[:4](x)
+    assert pack_linears(model) == 2
+    assert isinstance(model[0], PackedLinear) and isinstance(model[2], PackedLinear)
+    assert type(model.fp32_head) is nn.Linear
+    after = model.state_dict()
+    assert list(after) == list(before)  # nn.Linear's keys, in its order
+    assert all(torch.equal(after[k], before[k]) for k in before)
+    assert "weight" not in dict(model[0].named_parameters())  # no second copy of the weight is kept
+    with torch.inference_mode():
+        assert torch.equal(model[:4](x), want)
+    with pytest.raises(RuntimeError, match="unpack_linears"):
+        model[0](x.float())
+    assert unpack_linears(model) == 2
+    assert type(model[0]) is Linear and model[0].weight.dtype == torch.bfloat16
+    assert all(torch.equal(model.state_dict()[k], before[k]) for k in before)
+    model.float()  # plain modules cast again
+    assert model[0](x.float()).dtype == torch.float32
+
+
+def test_packed_linear_refuses_what_it_cannot_pack():
+    with pytest.raises(ValueError, match="bfloat16"):
+        PackedLinear(torch.randn(4, 3), None)
+
+
+@needs_packing
+def test_chinese_clip_runtime_packing_gives_the_same_features(tmp_path):
+    from zh_steve.testing.tiny_text import tiny_chinese_clip_encoder
+
+    plain = tiny_chinese_clip_encoder(seed=0, cache_dir=tmp_path)
+    plain.tower.to(torch.bfloat16)
+    packed = tiny_chinese_clip_encoder(seed=0, cache_dir=tmp_path).to_runtime(torch.bfloat16)
+    n_linear = sum(isinstance(m, nn.Linear) for m in plain.tower.modules())
+    assert sum(isinstance(m, PackedLinear) for m in packed.tower.modules()) == n_linear > 0
+    assert torch.equal(packed.encode(TEXTS, batch_size=3), plain.encode(TEXTS, batch_size=3))
+    fp32 = tiny_chinese_clip_encoder(seed=0, cache_dir=tmp_path).to_runtime(torch.float32)
+    assert not any(isinstance(m, PackedLinear) for m in fp32.tower.modules())  # float32 keeps the few-row paths

@@ -181,8 +181,8 @@ def build_text(config: AgentConfig) -> TextParts:
     text = _tiny_text(config) if config.tiny is not None else _real_text(config, device, dtype)
     text.alignment = _freeze(text.alignment, device, torch.float32)
     zh_dtype = chinese_clip_dtype(config.chinese_clip_dtype, config.dtype, device.type)
-    if zh_dtype is not None:  # the tower's run-time precision; its identity names the checkpoint, not the dtype
-        text.chinese_encoder.tower.to(zh_dtype)
+    # the tower's run-time precision (its identity names the checkpoint, not the dtype); bf16 weights get packed
+    text.chinese_encoder.to_runtime(zh_dtype)
     text.sources["chinese_clip_dtype"] = str(next(text.chinese_encoder.tower.parameters()).dtype).removeprefix("torch.")
     loader = text.mineclip_loader
 

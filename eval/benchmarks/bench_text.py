@@ -45,8 +45,7 @@ def chinese_clip_full_random(dtype: torch.dtype | None = None) -> ChineseClipTex
     encoder = ChineseClipTextEncoder(tower, tokenizer, identity="chinese-clip-text:full-size-random")
     if dtype is None:
         dtype = chinese_clip_dtype("auto", "float32", "cpu") or torch.float32
-    encoder.tower.to(dtype)
-    return encoder
+    return encoder.to_runtime(dtype)  # as the agent runs it (bfloat16 weights packed for oneDNN)
 
 
 def mineclip_full_random() -> MineClipTextEncoder:

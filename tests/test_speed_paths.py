@@ -177,3 +177,29 @@ def test_chinese_clip_runtime_packing_gives_the_same_features(tmp_path):
     assert torch.equal(packed.encode(TEXTS, batch_size=3), plain.encode(TEXTS, batch_size=3))
     fp32 = tiny_chinese_clip_encoder(seed=0, cache_dir=tmp_path).to_runtime(torch.float32)
     assert not any(isinstance(m, PackedLinear) for m in fp32.tower.modules())  # float32 keeps the few-row paths
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_chinese_clip_unpadded_forward_equals_transformers(tmp_path, dtype, monkeypatch):
+    """The written-out forward for one-length batches gives the transformers model's features bit for bit."""
+    from zh_steve.text.chinese_clip import ChineseClipTextTower
+    from zh_steve.testing.tiny_text import tiny_chinese_clip_encoder
+
+    enc = tiny_chinese_clip_encoder(seed=0, cache_dir=tmp_path).to_runtime(dtype)
+    tower = enc.tower
+    ids = torch.tensor([enc.tokenizer(["请帮我找到一些钻石"])["input_ids"][0]] * 3)
+    types = torch.zeros_like(ids)
+    with torch.inference_mode():
+        out = tower.text_model(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=types)
+        want = tower.text_projection(out.last_hidden_state[:, 0])
+        assert torch.equal(tower(ids, attention_mask=torch.ones_like(ids), token_type_ids=types), want)
+        assert torch.equal(tower(ids), want)
+    # padded batches (a zero in the mask) and autograd take the transformers forward
+    monkeypatch.setattr(ChineseClipTextTower, "_forward_unpadded", lambda *a: pytest.fail("unpadded path used"))
+    mask = torch.ones_like(ids)
+    mask[0, -1] = 0
+    with torch.inference_mode():
+        tower(ids, attention_mask=mask, token_type_ids=types)
+    if dtype == torch.float32:
+        with torch.enable_grad():
+            tower(ids)

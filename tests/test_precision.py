@@ -12,6 +12,7 @@ from zh_steve.agent import AgentConfig
 from zh_steve.errors import ConfigError
 from zh_steve.policy import PolicyConfig, Steve1Policy, guide
 from zh_steve.policy.guidance import gumbel_argmax
+from zh_steve import precision
 from zh_steve.precision import compute_context, quantize_int8_dynamic, storage_dtype
 
 N_DRAWS = 20000
@@ -194,3 +195,23 @@ def test_agent_chinese_clip_tower_in_bf16_stays_close_and_returns_float32(tmp_pa
         assert out[name].dtype == torch.float32
     cos = torch.nn.functional.cosine_similarity(out["bfloat16"], out["float32"])
     assert cos.min() > 0.99 and not torch.equal(out["bfloat16"], out["float32"])
+
+
+@pytest.mark.skipif(not precision.native_bf16("cpu"), reason="packing needs a CPU with native bfloat16")
+def test_bfloat16_agent_packs_the_policy_and_acts_as_before(tiny_policy):
+    """dtype: bfloat16 packs the policy's linear weights for oneDNN; the guided log-probs stay those of the plain
+    bf16 policy, bit for bit (the same products)."""
+    from types import SimpleNamespace
+
+    from zh_steve.linear import PackedLinear
+
+    frames, goal = _frames_and_goal(2)
+    plain = _copy(tiny_policy).to(torch.bfloat16)
+    packed = _copy(tiny_policy).to(torch.bfloat16)
+    precision.prepare_parts(SimpleNamespace(policy=packed), "bfloat16")
+    precision.prepare_parts(SimpleNamespace(policy=packed), "bfloat16")  # idempotent
+    n_linear = sum(isinstance(m, torch.nn.Linear) for m in plain.modules())
+    assert sum(isinstance(m, PackedLinear) for m in packed.modules()) == n_linear > 0
+    for (b0, c0), (b1, c1) in zip(_guided_steps(plain, frames, goal.to(torch.bfloat16)),
+                                  _guided_steps(packed, frames, goal.to(torch.bfloat16))):
+        assert torch.equal(b1, b0) and torch.equal(c1, c0)

@@ -212,6 +212,7 @@ def test_bfloat16_agent_packs_the_policy_and_acts_as_before(tiny_policy):
     precision.prepare_parts(SimpleNamespace(policy=packed), "bfloat16")  # idempotent
     n_linear = sum(isinstance(m, torch.nn.Linear) for m in plain.modules())
     assert sum(isinstance(m, PackedLinear) for m in packed.modules()) == n_linear > 0
+    assert packed.num_parameters() == plain.num_parameters()
     for (b0, c0), (b1, c1) in zip(_guided_steps(plain, frames, goal.to(torch.bfloat16)),
                                   _guided_steps(packed, frames, goal.to(torch.bfloat16))):
         assert torch.equal(b1, b0) and torch.equal(c1, c0)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zh_steve.linear import (HAS_ONEDNN, Linear, PackedLinear, few_row_path, linear, pack_linears, unpack_linears,
-                             use_weight_major)
+from zh_steve.linear import (HAS_ONEDNN, Linear, PackedLinear, count_parameters, few_row_path, linear, pack_linears,
+                             unpack_linears, use_weight_major)
 from zh_steve.precision import native_bf16
 from zh_steve.text.batching import length_sorted_batches
 
@@ -149,6 +149,7 @@ def test_pack_linears_keeps_keys_values_and_unpacks():
     assert list(after) == list(before)  # nn.Linear's keys, in its order
     assert all(torch.equal(after[k], before[k]) for k in before)
     assert "weight" not in dict(model[0].named_parameters())  # no second copy of the weight is kept
+    assert count_parameters(model) == sum(v.numel() for v in before.values())  # packed weights counted
     with torch.inference_mode():
         assert torch.equal(model[:4](x), want)
     with pytest.raises(RuntimeError, match="unpack_linears"):

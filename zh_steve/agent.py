@@ -34,6 +34,7 @@ from .errors import InvalidGoalError, InvalidInstructionError
 from .policy import sample_action
 from .precision import compute_context, prepare_parts
 from .goal import apply_goal_mode
+from .linear import count_parameters
 from .preprocess import preprocess_obs
 from .text.language import Lang, route
 
@@ -195,7 +196,7 @@ class ZhSteveAgent:
     def describe(self) -> dict[str, Any]:
         """Config dump: settings, where each weight came from, and whether the weights are random."""
         n_params = {
-            name: int(sum(p.numel() for p in getattr(self.parts, name).parameters()))
+            name: count_parameters(getattr(self.parts, name))  # (packed bf16 weights included)
             for name in ("alignment", "prior", "policy")
         }
         return {

@@ -135,6 +135,12 @@ class PackedLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+def count_parameters(module: nn.Module) -> int:
+    """Elements of ``module``'s parameters, a :class:`PackedLinear`'s packed weight counted as the plain one."""
+    packed = sum(m.out_features * m.in_features for m in module.modules() if isinstance(m, PackedLinear))
+    return sum(p.numel() for p in module.parameters()) + packed
+
+
 def pack_linears(module: nn.Module, rows_hint: int = 4) -> int:
     """Replace every linear layer of ``module`` whose weight is bfloat16 on the CPU by a :class:`PackedLinear`,
     in place; returns how many. A no-op without oneDNN."""

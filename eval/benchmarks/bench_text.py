@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from zh_steve.linear import count_parameters
 from zh_steve.precision import chinese_clip_dtype
 from zh_steve.text.chinese_clip import ChineseClipTextEncoder, ChineseClipTextTower
 from zh_steve.text.clip_tokenizer import MineClipTokenizer
@@ -79,8 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     try:
         for name, (encoder, texts) in towers.items():
-            params = sum(p.numel() for p in (encoder.tower if name == "chinese_clip_text" else encoder.model)
-                         .parameters())
+            params = count_parameters(encoder.tower if name == "chinese_clip_text" else encoder.model)
             for n in args.threads:
                 torch.set_num_threads(n)
                 rows.append({"tower": name, "threads": n, "params": params,

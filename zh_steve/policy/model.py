@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..linear import Linear
+from ..linear import Linear, count_parameters
 from ..errors import InvalidGoalError, InvalidObservationError, ZhSteveError
 from .attention import LayerMemory, MemoryAttention
 from .config import PolicyConfig
@@ -292,4 +292,4 @@ class Steve1Policy(nn.Module):
 
     def num_parameters(self) -> int:
         """Number of elements in the state dict (trainable weights plus the value-normaliser statistics)."""
-        return sum(p.numel() for p in self.parameters())
+        return count_parameters(self)  # a bf16 policy's packed linear weights count as the plain ones

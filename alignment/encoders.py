@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from zh_steve.errors import ConfigError, WeightsNotFoundError
+from zh_steve.linear import pack_linears
 from zh_steve.precision import native_bf16
 from zh_steve.text import proxy
 from zh_steve.text.base import TextEncoder
@@ -176,12 +177,17 @@ def bulk_encoder(encoder: TextEncoder, dtype: torch.dtype) -> TextEncoder:
     Batched text towers are compute-bound: on an AVX512-BF16 CPU a bfloat16 tower encodes about twice as fast
     (Chinese-CLIP, 640 training instructions in batches of 64: 6.1 s → 3.1 s, cosine to float32 ≥ 0.9998, random
     full-size weights). The copy caches under its own identity (``…|compute=bfloat16``), so its embeddings never
-    mix with float32 ones; the layer still records the float32 encoder it runs with. Encoders without a torch
-    tower (the proxy stand-ins) and float32 come back unchanged."""
+    mix with float32 ones; the layer still records the float32 encoder it runs with. On a native-bf16 CPU the copy's
+    linear weights are packed for oneDNN (:func:`zh_steve.linear.pack_linears`: bit-identical rows; Chinese-CLIP,
+    768 dictionary words, 1 thread: 3.79 → 3.43 s). Encoders without a torch tower (the proxy stand-ins) and float32
+    come back unchanged."""
     attr = tower_attr(encoder)
     if dtype == torch.float32 or attr is None:
         return encoder
     fast = copy.copy(encoder)
-    setattr(fast, attr, copy.deepcopy(getattr(encoder, attr)).to(dtype))
+    tower = copy.deepcopy(getattr(encoder, attr)).to(dtype)
+    if dtype == torch.bfloat16 and next(tower.parameters()).device.type == "cpu" and native_bf16("cpu"):
+        pack_linears(tower)  # the same products bit for bit, without re-laying each weight per batch
+    setattr(fast, attr, tower)
     fast.identity = f"{encoder.identity}|compute={str(dtype).removeprefix('torch.')}"
     return fast

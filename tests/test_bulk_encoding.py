@@ -44,6 +44,13 @@ def test_bulk_copy_is_bf16_keyed_apart_and_leaves_the_original(which, tmp_path):
     assert torch.nn.functional.cosine_similarity(out, before).min() > 0.99
     torch.testing.assert_close(enc.encode(TEXTS), before, atol=0, rtol=0)   # the float32 encoder is untouched
     assert bulk_encoder(enc, torch.float32) is enc
+    from zh_steve.linear import PackedLinear, unpack_linears
+    from zh_steve.precision import native_bf16
+
+    if native_bf16("cpu"):  # the copy's linears are packed for oneDNN: the same rows as the plain bf16 copy
+        assert any(isinstance(m, PackedLinear) for m in module.modules())
+        unpack_linears(module)
+        assert torch.equal(fast.encode(TEXTS), out)
 
 
 class Recorder:

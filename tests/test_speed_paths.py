@@ -161,6 +161,25 @@ def test_pack_linears_keeps_keys_values_and_unpacks():
     assert model[0](x.float()).dtype == torch.float32
 
 
+@needs_packing
+def test_packed_linear_copies_and_pickles():
+    import copy
+    import pickle
+
+    model = nn.Sequential(nn.Linear(16, 8)).bfloat16()
+    pack_linears(model)
+    x = torch.randn(3, 16).bfloat16()
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert isinstance(twin[0], PackedLinear) and twin[0].packed is not model[0].packed
+        assert torch.equal(twin(x), model(x))
+    # load_state_dict re-packs the plain weight, and names a mis-shaped one
+    other = nn.Sequential(nn.Linear(16, 8)).bfloat16()
+    model.load_state_dict(other.state_dict())
+    assert torch.equal(model(x), other(x)) and torch.equal(model[0].weight, other[0].weight)
+    with pytest.raises(RuntimeError, match="size mismatch for 0.weight"):
+        model.load_state_dict(nn.Sequential(nn.Linear(16, 9)).bfloat16().state_dict())
+
+
 def test_packed_linear_refuses_what_it_cannot_pack():
     with pytest.raises(ValueError, match="bfloat16"):
         PackedLinear(torch.randn(4, 3), None)

@@ -102,8 +102,8 @@ class PackedLinear(nn.Module):
 
     Holds only the packed weight (an opaque oneDNN tensor) and the bias. ``weight`` rebuilds the plain
     ``[out, in]`` tensor (a copy), and the state dict carries it under the usual ``weight`` key, so keys and
-    values are those of the ``nn.Linear`` it replaced. Not trainable; cast before packing (:func:`unpack_linears`
-    undoes it)."""
+    values are those of the ``nn.Linear`` it replaced; ``load_state_dict`` re-packs a plain weight. Deep copies and
+    pickles carry the plain weight. Not trainable; cast before packing (:func:`unpack_linears` undoes it)."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, rows_hint: int = 4) -> None:
         super().__init__()
@@ -111,6 +111,7 @@ class PackedLinear(nn.Module):
             raise ValueError(f"PackedLinear packs 2-D bfloat16 CPU weights, got {weight.dtype} "
                              f"{list(weight.shape)} on {weight.device}")
         self.out_features, self.in_features = weight.shape
+        self.rows_hint = rows_hint
         self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), rows_hint)  # blocked layout
         self.bias = None if bias is None else nn.Parameter(bias.detach(), requires_grad=False)
 
@@ -133,6 +134,33 @@ class PackedLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):  # a plain ``weight`` is re-packed; a mis-shaped one is reported as usual
+        key = prefix + "weight"
+        if key not in state_dict:
+            missing_keys.append(key)
+        elif tuple(state_dict[key].shape) != (self.out_features, self.in_features):
+            error_msgs.append(f"size mismatch for {key}: copying a param with shape {tuple(state_dict[key].shape)}, "
+                              f"the shape in current model is {(self.out_features, self.in_features)}.")
+        else:
+            weight = state_dict[key].detach().to(device="cpu", dtype=torch.bfloat16)
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), self.rows_hint)
+        rest = {k: v for k, v in state_dict.items() if k != key}
+        super()._load_from_state_dict(rest, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    # an opaque oneDNN tensor has no storage to copy or pickle: carry the plain weight and re-pack it
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["packed"] = self.packed.to_dense()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        weight = state.pop("packed")
+        super().__setstate__(state)
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(weight, self.rows_hint)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -197,6 +197,10 @@ def test_chinese_clip_runtime_packing_gives_the_same_features(tmp_path):
     assert torch.equal(packed.encode(TEXTS, batch_size=3), plain.encode(TEXTS, batch_size=3))
     fp32 = tiny_chinese_clip_encoder(seed=0, cache_dir=tmp_path).to_runtime(torch.float32)
     assert not any(isinstance(m, PackedLinear) for m in fp32.tower.modules())  # float32 keeps the few-row paths
+    packed.to_runtime(torch.float32)  # another dtype later: unpacked, then cast
+    assert not any(isinstance(m, PackedLinear) for m in packed.tower.modules())
+    plain.tower.to(torch.float32)  # the same bf16-rounded weights, never packed
+    torch.testing.assert_close(packed.encode(TEXTS), plain.encode(TEXTS), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -180,6 +180,14 @@ def test_packed_linear_copies_and_pickles():
         model.load_state_dict(nn.Sequential(nn.Linear(16, 9)).bfloat16().state_dict())
 
 
+def test_pack_linears_leaves_cpus_without_native_bf16_alone(monkeypatch):
+    import zh_steve.linear as linear_mod
+
+    monkeypatch.setattr(linear_mod, "cpu_native_bf16", lambda: False)  # oneDNN would emulate bf16 there
+    model = nn.Sequential(nn.Linear(16, 8)).bfloat16()
+    assert pack_linears(model) == 0 and type(model[0]) is nn.Linear
+
+
 def test_packed_linear_refuses_what_it_cannot_pack():
     with pytest.raises(ValueError, match="bfloat16"):
         PackedLinear(torch.randn(4, 3), None)

@@ -49,6 +49,14 @@ def _has_onednn_linear() -> bool:
 HAS_ONEDNN = _has_onednn_linear()
 
 
+def cpu_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); ``precision.native_bf16`` asks this."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes: assume not
+        return False
+
+
 def few_row_path(rows: int, out_features: int, in_features: int) -> str:
     """Which product serves ``rows`` rows of a CPU fp32 ``[out, in]`` weight: 'onednn', 'weight_major' or 'mkl'."""
     lo, hi = FEW_ROWS
@@ -171,8 +179,9 @@ def count_parameters(module: nn.Module) -> int:
 
 def pack_linears(module: nn.Module, rows_hint: int = 4) -> int:
     """Replace every linear layer of ``module`` whose weight is bfloat16 on the CPU by a :class:`PackedLinear`,
-    in place; returns how many. A no-op without oneDNN."""
-    if not (HAS_ONEDNN and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")):
+    in place; returns how many. A no-op without oneDNN or on a CPU without native bfloat16 (where oneDNN would
+    emulate it)."""
+    if not (HAS_ONEDNN and hasattr(torch.ops.mkldnn, "_reorder_linear_weight") and cpu_native_bf16()):
         return 0
     n = 0
     for parent in list(module.modules()):

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .linear import Linear, pack_linears
+from .linear import Linear, cpu_native_bf16, pack_linears
 
 STORAGE_DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64,
@@ -39,10 +39,7 @@ def native_bf16(device: str) -> bool:
     """Whether ``device`` multiplies bfloat16 natively (CUDA with bf16; a CPU with AVX512-BF16 or AMX)."""
     if device.startswith("cuda"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # a torch without these probes: assume not
-        return False
+    return cpu_native_bf16()
 
 
 CHINESE_CLIP_DTYPES = ("auto", "float32", "bfloat16")
@@ -114,6 +111,6 @@ def prepare_parts(parts, name: str):
     storage_dtype(name)
     if name == "int8-dynamic":
         quantize_int8_dynamic(parts.policy)
-    if name == "bfloat16" and native_bf16("cpu"):
-        pack_linears(parts.policy)  # only bf16 CPU weights are packed; a CUDA policy is left alone
+    if name == "bfloat16":
+        pack_linears(parts.policy)  # only bf16 CPU weights on a native-bf16 CPU; a CUDA policy is left alone
     return parts

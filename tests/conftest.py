@@ -30,3 +30,11 @@ def golden_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def restore_threads():
+    """Put torch's thread count back after a test that runs code which sets it (the training CLI's num_threads)."""
+    old = torch.get_num_threads()
+    yield
+    torch.set_num_threads(old)

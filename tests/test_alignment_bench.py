@@ -15,11 +15,7 @@ from alignment.bench import main, spread
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    old = torch.get_num_threads()
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("restore_threads")   # the CLI sets torch's thread count (conftest)
 
 
 @pytest.fixture(scope="module")

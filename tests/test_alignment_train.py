@@ -17,11 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "alignment_tiny.yaml"
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    old = torch.get_num_threads()
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("restore_threads")   # the CLI sets torch's thread count (conftest)
 
 
 @pytest.fixture(scope="module")

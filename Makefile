@@ -37,9 +37,10 @@ train-tiny: $(STAMP)
 train-proxy: $(PROXY_STAMP)
 	$(PY) -m alignment.train --config configs/alignment_proxy.yaml $(ARGS)
 
-## both proxy configs (USE-m → MiniLM, USE-m → USE-m English) + the free-form set → runs/bench/alignment_proxy.json
+## both proxy configs (USE-m → MiniLM, USE-m → USE-m English) on 5 splits (seeds 0-4) + the free-form set
+## → runs/bench/alignment_proxy.{json,md} (~5 min with a warm embedding cache; ARGS="--seeds 0" for one split)
 bench-alignment: $(PROXY_STAMP)
-	$(PY) -m alignment.bench $(ARGS)
+	$(PY) -m alignment.bench --seeds 0 1 2 3 4 $(ARGS)
 
 ## fast tests (tiny models, golden fixtures, manifests)
 test: $(STAMP)

@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: the config's own seed, one run)")
     p.add_argument("--out", default="runs/bench")
     args = p.parse_args(argv)
-    if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
+    per_seed = args.seeds is not None
+    if per_seed and len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds repeats a seed: {args.seeds}")
     out = Path(args.out)
     results, md = {"label": LABEL}, [f"# Alignment benchmark — {LABEL}", ""]
@@ -128,11 +129,11 @@ def main(argv: list[str] | None = None) -> int:
             reports = {}
             for seed in seeds:
                 cfg = from_dict(TrainConfig, {**base, "seed": seed}, where=str(path))
-                cfg.out = str(out / name) if args.seeds is None else str(out / name / f"seed{seed}")
+                cfg.out = str(out / name / f"seed{seed}") if per_seed else str(out / name)
                 reports[seed] = run(cfg)
             first = reports[seeds[0]]
             md += [f"## {name}: {first['source_encoder'].split(':')[0]} → {first['target_encoder'].split(':')[0]}", ""]
-            if args.seeds is None:
+            if not per_seed:
                 results[name] = {k: first[k] for k in keep if k in first}
             else:
                 results[name] = {"seeds": {str(s): {k: r[k] for k in keep if k in r} for s, r in reports.items()},
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 md += [f"Spread over {len(seeds)} splits (seeds {', '.join(map(str, seeds))}):", "",
                        spread_table(results[name]["spread"], seeds), ""]
             for seed, report in reports.items():
-                if args.seeds is not None:
+                if per_seed:
                     md += [f"### seed {seed}", ""]
                 md += [table(report), "", "Free-form set (alignment/data/freeform_zh.tsv):", "",
                        freeform_table(report), ""]

@@ -7,7 +7,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from alignment.bench import main, spread
@@ -32,7 +31,7 @@ def small_config(tmp_path_factory) -> Path:
     return path
 
 
-def test_seeds_run_each_split_and_summarise_them(small_config, tmp_path, capsys):
+def test_seeds_run_each_split_and_summarise_them(small_config, tmp_path):
     out = tmp_path / "bench"
     assert main(["--configs", str(small_config), "--seeds", "0", "1", "--out", str(out)]) == 0
     result = json.loads((out / "alignment_proxy.json").read_text(encoding="utf-8"))

@@ -15,11 +15,8 @@ from alignment.ladder import AlignmentData, MLPConfig, RidgeConfig, SplitData, e
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is fastest and immune to a busy machine
-    yield
-    torch.set_num_threads(old)
+def one_thread(restore_threads):
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest and immune to a busy machine (conftest restores)
 
 
 def synthetic(nonlinear: bool, seed: int = 0, classes: int = 600, per_class: int = 4, dz: int = 4,

@@ -26,6 +26,7 @@ from zh_steve.text.base import TextEncoder
 from .encoders import tower_attr
 
 _ENCODER: TextEncoder | None = None    # the parent's encoder, inherited by the forked workers
+_STOP = None                           # a multiprocessing Event, inherited too: set once a piece has failed
 # fewer texts than this many batches per worker encode in process: forking a multi-GB trainer and starting the
 # pool costs more than it saves on a few hundred texts (the 187-line free-form set: 2.4 s in process, 3.6 s forked)
 MIN_BATCHES_PER_WORKER = 4
@@ -48,9 +49,11 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _encode(args: tuple[list[str], int]) -> torch.Tensor:
+def _encode(args: tuple[list[str], int]) -> torch.Tensor | None:
     texts, batch_size = args
-    assert _ENCODER is not None
+    assert _ENCODER is not None and _STOP is not None
+    if _STOP.is_set():                 # another piece failed: the call raises anyway, skip the work
+        return None
     return _ENCODER.encode(texts, batch_size=batch_size)
 
 
@@ -62,7 +65,7 @@ def encode_pieces(encoder: TextEncoder, texts: Sequence[str], *, batch_size: int
     says no): pieces of ``piece`` texts in the given order, each
     with the encoder's own progress bar. With workers: pieces of 4 batches in length order, encoded by ``workers``
     forked 1-thread processes, one progress bar over all texts."""
-    global _ENCODER
+    global _ENCODER, _STOP
     texts = list(texts)
     workers = min(int(workers), len(texts) // (MIN_BATCHES_PER_WORKER * max(1, batch_size)))
     if workers <= 1 or not can_fork(encoder):
@@ -75,12 +78,34 @@ def encode_pieces(encoder: TextEncoder, texts: Sequence[str], *, batch_size: int
     chunks = [order[s:s + step] for s in range(0, len(order), step)]
     from tqdm.auto import tqdm
 
-    _ENCODER = encoder
+    ctx = multiprocessing.get_context("fork")
+    _ENCODER, _STOP = encoder, ctx.Event()
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker) as pool, \
+        with ctx.Pool(workers, initializer=_init_worker) as pool, \
                 tqdm(total=len(texts), desc=f"encode ({workers} workers)", unit="text", disable=not progress) as bar:
-            for chunk, emb in zip(chunks, pool.imap(_encode, [(c, batch_size) for c in chunks])):
-                bar.update(len(chunk))
-                yield chunk, emb
+            results = pool.imap(_encode, [(c, batch_size) for c in chunks])
+            try:
+                for chunk, emb in zip(chunks, results):
+                    bar.update(len(chunk))
+                    yield chunk, emb
+            except (Exception, GeneratorExit):
+                # A piece failed, or the caller stopped early. Collect the rest before leaving the pool, with the
+                # pieces not yet started skipped: a worker hands its tensor back as a file descriptor that only a
+                # live worker can pass on, and Pool.terminate with results in flight lets the workers exit first
+                # (the parent's result thread then dies and terminate fails with an AssertionError of its own).
+                _STOP.set()
+                _drain(results)
+                raise
     finally:
-        _ENCODER = None
+        _ENCODER = _STOP = None
+
+
+def _drain(results: Iterator) -> None:
+    """Consume the rest of a pool's result iterator, dropping results and errors alike."""
+    while True:
+        try:
+            next(results)
+        except StopIteration:
+            return
+        except Exception:
+            pass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import time
 
 import pytest
 import torch
@@ -80,6 +82,34 @@ def test_a_worker_error_reaches_the_caller():
         list(encode_pieces(enc, TEXTS, batch_size=8, workers=2))
 
 
+def test_a_failed_piece_skips_the_rest_and_waits_for_pieces_under_way():
+    """A piece fails while the other worker is still encoding: the call raises the worker's error (not an error of
+    the pool's shutdown), the pieces not yet started are skipped, and the next call works."""
+    enc = tiny_chinese_clip_encoder()
+    real = enc.encode
+    shortest = min(TEXTS, key=len)                   # in the first piece (pieces go in length order)
+    ran = multiprocessing.get_context("fork").Value("i", 0)   # inherited by the forked workers
+
+    def slow_or_failing(texts, batch_size=64, progress=False):
+        if shortest in texts:
+            raise ValueError("tower failed on a batch")
+        time.sleep(0.3)                              # still under way when the failure reaches the caller
+        with ran.get_lock():
+            ran.value += 1
+        return real(texts, batch_size=batch_size, progress=progress)
+
+    enc.encode = slow_or_failing
+    for _ in range(3):
+        ran.value = 0
+        with pytest.raises(ValueError, match="tower failed"):
+            list(encode_pieces(enc, TEXTS, batch_size=8, workers=2))
+        pieces = -(-len(TEXTS) // 32)                # 4 batches of 8 a piece
+        assert 1 <= ran.value < pieces - 1           # some pieces ran, the rest were skipped
+    enc.encode = real
+    out = list(encode_pieces(enc, TEXTS, batch_size=8, workers=2))
+    assert sum(len(c) for c, _ in out) == len(TEXTS)
+
+
 def test_a_few_texts_encode_in_process():
     enc = tiny_chinese_clip_encoder()
     calls = []
@@ -88,3 +118,12 @@ def test_a_few_texts_encode_in_process():
     few = TEXTS[: 8 * MIN_BATCHES_PER_WORKER * 2 - 1]          # one text short of 2 workers' worth at batch 8
     out = list(encode_pieces(enc, few, batch_size=8, workers=2))
     assert calls == [len(few)] and len(out) == 1              # counted here: it ran in this process
+
+
+def test_a_caller_that_stops_early_leaves_the_pool_cleanly(cn_encoder):
+    pieces = encode_pieces(cn_encoder, TEXTS, batch_size=8, workers=2)
+    first, emb = next(pieces)
+    pieces.close()                                   # the caller stops after one piece, pieces still under way
+    torch.testing.assert_close(emb, cn_encoder.encode(first, batch_size=8), atol=1e-6, rtol=0)
+    out = list(encode_pieces(cn_encoder, TEXTS, batch_size=8, workers=2))   # and the next call works
+    assert sorted(t for c, _ in out for t in c) == sorted(TEXTS)

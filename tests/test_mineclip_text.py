@@ -122,8 +122,8 @@ def test_attn_pth_keeps_only_text_keys(tmp_path, golden_sd):
     assert set(got) == set(golden_sd)
 
 
-def test_missing_unexpected_misshaped_are_named(golden_sd):
-    config = config_from_state_dict(golden_sd, heads=4)
+def test_missing_unexpected_misshaped_are_named(golden, golden_sd):
+    config = _golden_config(golden["meta"])
     bad = dict(golden_sd)
     del bad["ln_final.bias"]
     bad["blocks.0.attn.extra"] = torch.zeros(1)
@@ -167,12 +167,14 @@ def test_md5_helper_and_published_md5(tmp_path):
     assert len(ATTN_MD5) == 32 and ATTN_MD5 in load_manifest("mineclip")["file"]
 
 
-def test_bad_tokens_rejected(golden_sd):
-    model = MineClipTextModel.from_state_dict(golden_sd, config_from_state_dict(golden_sd, heads=4))
+def test_bad_tokens_rejected(golden, golden_sd):
+    config = _golden_config(golden["meta"])
+    model = MineClipTextModel.from_state_dict(golden_sd, config)
+    n = config.context_length
     with pytest.raises(TokenShapeError):
-        model(torch.zeros(77, dtype=torch.long))
+        model(torch.zeros(n, dtype=torch.long))                              # no batch dimension
     with pytest.raises(TokenShapeError):
-        model(torch.full((1, 77), 5000, dtype=torch.long))  # beyond vocab 1000
+        model(torch.full((1, n), config.vocab_size, dtype=torch.long))       # one past the vocabulary
 
 
 # ---------------------------------------------------------------------------------------------- encoder

@@ -142,7 +142,9 @@ def test_full_size_loads_from_official_and_hub_layouts(tmp_path):
     [
         (lambda sd: sd.pop("decoder.4.bias"), "decoder.4.bias"),
         (lambda sd: sd.pop("encoder.3.weight"), "encoder.3.weight"),
-        (lambda sd: sd.__setitem__("encoder.6.weight", torch.zeros(3, 32)), "encoder.6.weight"),
+        (lambda sd: sd.__setitem__("encoder.6.weight", torch.zeros(sd["encoder.6.weight"].shape[0] + 1,  # one row
+                                                                   *sd["encoder.6.weight"].shape[1:])),  # too many
+         "encoder.6.weight"),
         (lambda sd: sd.__setitem__("decoder.9.weight", torch.zeros(3)), "decoder.9.weight"),
     ],
     ids=["missing-decoder", "missing-encoder", "misshaped", "unexpected"],
